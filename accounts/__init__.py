@@ -1,0 +1,1 @@
+"""Workspaces (the tenant), members with their roles, and API tokens."""

@@ -1,0 +1,1 @@
+"""Rules, the save-time checker, the engine, executions and the rule builder."""

@@ -1,0 +1,1 @@
+"""The typed vocabulary: field types, trigger and action declarations, the merchant domain."""

@@ -1,0 +1,32 @@
+"""Typewire's URL map: pages, the REST API under /api/v1/, OpenAPI, health checks."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts import api as accounts_api
+from accounts.access import READ_ONLY_AREA, mark_access
+
+router = DefaultRouter()
+router.register("workspaces", accounts_api.WorkspaceViewSet, basename="workspace")
+router.register("members", accounts_api.MemberViewSet, basename="member")
+
+# The schema and its docs describe the API to any member; they expose no workspace data.
+schema_view = SpectacularAPIView.as_view()
+docs_view = SpectacularSwaggerView.as_view(url_name="schema")
+for _view in (schema_view, docs_view):
+    mark_access(_view, READ_ONLY_AREA)
+mark_access(router.APIRootView, READ_ONLY_AREA)
+
+urlpatterns = [
+    path("", include("ops.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", schema_view, name="schema"),
+    path("api/docs/", docs_view, name="api-docs"),
+]

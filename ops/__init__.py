@@ -1,0 +1,1 @@
+"""Operations: health and readiness, worker heartbeats, the home page, demo data."""

@@ -1,0 +1,1 @@
+"""Inbound webhooks: endpoints, signature verifiers, ingestion and the delivery log."""
