@@ -47,9 +47,13 @@ class Access:
 
 ALL_ROLES = frozenset(Role.values)
 # Marketers build and switch rules; admins do everything; auditors read everything.
-MARKETER_AREA = Access(read=ALL_ROLES, change=frozenset({Role.MARKETER, Role.ADMIN}), name="marketer")
+MARKETER_AREA = Access(
+    read=ALL_ROLES, change=frozenset({Role.MARKETER, Role.ADMIN}), name="marketer"
+)
 # Endpoints, secrets, members, plan, the delivery log: admins change, auditors read.
-ADMIN_AREA = Access(read=frozenset({Role.ADMIN, Role.AUDITOR}), change=frozenset({Role.ADMIN}), name="admin")
+ADMIN_AREA = Access(
+    read=frozenset({Role.ADMIN, Role.AUDITOR}), change=frozenset({Role.ADMIN}), name="admin"
+)
 # Anything a member may read, nobody may change through it (catalog, own workspaces).
 READ_ONLY_AREA = Access(read=ALL_ROLES, change=frozenset(), name="read-only")
 # POSTs that change only the caller's own session (the workspace switcher): every member.
@@ -67,12 +71,20 @@ class WorkspaceNotChosen(Exception):
     """The user belongs to several workspaces and the request did not name one."""
 
 
+def user_pk(request: HttpRequest) -> int:
+    """Return the primary key of the request's (authenticated) user."""
+    pk = request.user.pk
+    if pk is None:
+        raise PermissionDenied("Log in first.")
+    return int(pk)
+
+
 def resolve_membership(request: HttpRequest, slug: str | None) -> Membership | None:
-    """Return the user's membership for ``slug`` (or their only/first workspace when ``slug`` is None).
+    """Return the user's membership for ``slug``, or their first workspace when ``slug`` is None.
 
     Returns None when the user is not a member of the named workspace or of any workspace.
     """
-    memberships = Membership.objects.select_related("workspace").filter(user_id=request.user.pk)
+    memberships = Membership.objects.select_related("workspace").filter(user_id=user_pk(request))
     if slug:
         return memberships.filter(workspace__slug=slug).first()
     return memberships.order_by("workspace__name").first()
@@ -143,7 +155,7 @@ class WorkspaceRolePermission(permissions.BasePermission):
             raise exceptions.NotAuthenticated()
         slug = request.headers.get(WORKSPACE_HEADER)
         if not slug:
-            count = Membership.objects.filter(user_id=request.user.pk).count()
+            count = Membership.objects.filter(user_id=user_pk(request)).count()
             if count > 1:
                 raise exceptions.ValidationError(
                     {

@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accounts.access import ADMIN_AREA, READ_ONLY_AREA, Access, mark_access
+from accounts.access import ADMIN_AREA, READ_ONLY_AREA, Access, mark_access, user_pk
 from accounts.models import Membership, Workspace
 
 if TYPE_CHECKING:
@@ -34,16 +34,16 @@ class WorkspaceScopedMixin[M: Model]:
     Another workspace's objects are simply not in the queryset, so they answer 404.
     """
 
-    request: Request
+    request: Any  # a DRF Request carrying .workspace (set by WorkspaceRolePermission)
     queryset: QuerySet[M]
 
     def get_queryset(self) -> QuerySet[M]:
         """Return the view's queryset filtered to the caller's workspace."""
-        return self.queryset.filter(workspace=self.request.workspace)  # type: ignore[attr-defined]
+        return self.queryset.filter(workspace=self.request.workspace)
 
     def perform_create(self, serializer: serializers.BaseSerializer[M]) -> None:
         """Save a new object in the caller's workspace."""
-        serializer.save(workspace=self.request.workspace)  # type: ignore[attr-defined]
+        serializer.save(workspace=self.request.workspace)
 
 
 class TokenView(ObtainAuthToken):
@@ -82,7 +82,9 @@ class WorkspaceViewSet(viewsets.GenericViewSet[Workspace]):
     @extend_schema(responses=WorkspaceSerializer(many=True))
     def list(self, request: Request) -> Response:
         """List the caller's workspaces and role in each."""
-        memberships = Membership.objects.filter(user_id=request.user.pk).select_related("workspace")
+        memberships = Membership.objects.filter(user_id=user_pk(request)).select_related(
+            "workspace"
+        )
         roles = {m.workspace_id: m.role for m in memberships}
         workspaces = [m.workspace for m in memberships]
         data = WorkspaceSerializer(workspaces, many=True, context={"roles": roles}).data

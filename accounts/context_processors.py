@@ -14,5 +14,5 @@ def workspace(request: HttpRequest) -> dict[str, Any]:
     current = getattr(request, "membership", None)
     if current is None or not request.user.is_authenticated:
         return {}
-    others = Membership.objects.filter(user_id=request.user.pk).select_related("workspace")
+    others = Membership.objects.filter(user_id=request.user.pk or 0).select_related("workspace")
     return {"workspace": current.workspace, "membership": current, "memberships": list(others)}

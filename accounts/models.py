@@ -45,7 +45,9 @@ class Workspace(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(plan__in=Plan.values), name="workspace_plan_valid"),
+            models.CheckConstraint(
+                condition=models.Q(plan__in=Plan.values), name="workspace_plan_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -66,7 +68,9 @@ class Membership(models.Model):
         ordering = ["workspace__name", "user__username"]
         constraints = [
             models.UniqueConstraint(fields=["user", "workspace"], name="membership_unique_user"),
-            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,13 +14,16 @@ from accounts.access import (
     SESSION_WORKSPACE_KEY,
     WorkspaceRequest,
     public_view,
+    user_pk,
     workspace_view,
 )
 from accounts.forms import MemberRoleForm
 from accounts.models import Membership
 
 login = public_view(
-    auth_views.LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True)
+    auth_views.LoginView.as_view(
+        template_name="accounts/login.html", redirect_authenticated_user=True
+    )
 )
 logout = public_view(auth_views.LogoutView.as_view())
 
@@ -30,7 +33,7 @@ logout = public_view(auth_views.LogoutView.as_view())
 def switch_workspace(request: WorkspaceRequest) -> HttpResponse:
     """Make another of the user's workspaces the current one (a session setting, not a change)."""
     slug = request.POST.get("workspace", "")
-    if not Membership.objects.filter(user_id=request.user.pk, workspace__slug=slug).exists():
+    if not Membership.objects.filter(user_id=user_pk(request), workspace__slug=slug).exists():
         raise Http404("No such workspace.")
     request.session[SESSION_WORKSPACE_KEY] = slug
     return redirect("ops:home")

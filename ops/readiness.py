@@ -37,7 +37,7 @@ def check_broker(timeout: float = 2.0) -> Check:
             connect_timeout=timeout,
             transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
         ) as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            conn.ensure_connection(max_retries=1, timeout=max(1, round(timeout)))
             transport = conn.transport_cls
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         return Check("broker", False, f"{type(exc).__name__}: {exc}")

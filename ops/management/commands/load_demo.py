@@ -18,7 +18,7 @@ DEMO_USERS = [("marketer", Role.MARKETER), ("admin", Role.ADMIN), ("auditor", Ro
 class Command(BaseCommand):
     """``manage.py load_demo``: the ``demo`` workspace with a marketer, an admin and an auditor."""
 
-    help = "Create the demo workspace and users (password from TYPEWIRE_DEMO_PASSWORD, else generated)."
+    help = "Create the demo workspace and users; password from TYPEWIRE_DEMO_PASSWORD or generated."
 
     def add_arguments(self, parser: Any) -> None:
         """Accept the URL to print once the demo is loaded."""
