@@ -32,7 +32,8 @@ Pure module. A rule's *definition* is JSON (what the API accepts, what a RuleVer
   (``match``: ``all`` | ``any``, ``children``: nodes).
 - A step has a unique ``id`` (letters, digits, underscores), an ``action`` key of the catalog and
   ``inputs``: each a *binding*: ``{"literal": <json>}``, ``{"ref": "<path>"}`` or
-  ``{"template": "<text with {{ path }}>"}``. ``branch_by_condition`` steps carry ``condition``
+  ``{"template": "<text with {{ path }}>"}``; a ref may add ``"default": <json>``, used when
+  the field is absent or null. ``branch_by_condition`` steps carry ``condition``
   (nodes, like ``conditions``), ``then`` and ``else`` (steps).
 - A path reaches the trigger payload (``amount``), the entity behind a ``ref`` payload field by
   the field's name without ``_id`` (``order.customer.email`` from ``order_id``), and the outputs of
@@ -84,10 +85,15 @@ class Binding:
 
     kind: BindingKind
     value: Any  # the literal (JSON), the path (str) or the template text (str)
+    default: Any = None  # for a ref: the value used when the field is absent or null
+    has_default: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return the binding's JSON form."""
-        return {self.kind.value: self.value}
+        data = {self.kind.value: self.value}
+        if self.has_default:
+            data["default"] = self.default
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,17 +267,20 @@ class _Parser:
         return Condition(fld, operator, data.get("value"), has_value="value" in data)
 
     def binding(self, data: Any, path: str) -> Binding | None:
-        if not isinstance(data, dict) or len(data) != 1:
+        kinds = [k for k in data if k != "default"] if isinstance(data, dict) else []
+        if not isinstance(data, dict) or len(kinds) != 1:
             self.problem(path, "An input is a fixed value, a field, or a text with {{ fields }}.")
             return None
-        ((kind, value),) = data.items()
+        kind, value = kinds[0], data[kinds[0]]
         if kind not in BindingKind.__members__.values():
             self.problem(path, f"'{kind}' is not a kind of input: use literal, ref or template.")
             return None
         if kind in (BindingKind.REF, BindingKind.TEMPLATE) and not isinstance(value, str):
             self.problem(path, f"A {kind} input is written as text.")
             return None
-        return Binding(BindingKind(kind), value)
+        if "default" in data and kind != BindingKind.REF:
+            self.problem(f"{path}.default", "Only a field input can have a default.")
+        return Binding(BindingKind(kind), value, data.get("default"), "default" in data)
 
     def steps(self, data: Any, path: str) -> tuple[Step, ...]:
         if data is None:
