@@ -1,0 +1,1 @@
+"""Built-in action declarations, one module per category."""

@@ -1,0 +1,1 @@
+"""Built-in trigger declarations, one module per category."""
