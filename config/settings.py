@@ -71,6 +71,9 @@ INSTALLED_APPS = [
     "catalog",
     "webhooks",
     "automations",
+    # The example plug-in of the custom action SDK (README); more with TYPEWIRE_PLUGIN_APPS.
+    "plugins.loyalty",
+    *env.list("TYPEWIRE_PLUGIN_APPS", default=[]),
 ]
 
 MIDDLEWARE = [
