@@ -1,0 +1,278 @@
+"""Customer services: create, update a profile or custom field, lifecycle, opt-ins and tags."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import transaction
+
+from accounts.models import Workspace
+from catalog import types
+from catalog.domain.custom_fields import (
+    PROFILE_FIELD_TYPES,
+    get_custom_field,
+    validate_custom_value,
+    validate_definition,
+    validate_profile_value,
+)
+from catalog.domain.models import (
+    Channel,
+    Customer,
+    CustomerTag,
+    CustomFieldDefinition,
+    CustomFieldType,
+    LifecycleStage,
+)
+from catalog.domain.services.guards import DomainError, lock
+from catalog.events import Causation, record_event
+
+TAG_MAX_LENGTH = 100
+
+
+def create_customer(
+    *,
+    workspace: Workspace,
+    email: str,
+    phone: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    source: str = "",
+    lifecycle_stage: str = LifecycleStage.LEAD,
+    email_opt_in: bool = False,
+    sms_opt_in: bool = False,
+    whatsapp_opt_in: bool = False,
+    custom_values: Mapping[str, object] | None = None,
+    external_id: str = "",
+    causation: Causation | None = None,
+) -> Customer:
+    """Create a customer profile and emit ``customer_created``; an email is required.
+
+    Every profile and custom value is validated against its type first; the catalog
+    ``ValidationError`` lists every problem (path: the field name), and nothing is saved.
+    """
+    profile: dict[str, object] = {
+        "email": email,
+        "phone": phone,
+        "first_name": first_name,
+        "last_name": last_name,
+        "source": source,
+        "lifecycle_stage": lifecycle_stage,
+        "email_opt_in": email_opt_in,
+        "sms_opt_in": sms_opt_in,
+        "whatsapp_opt_in": whatsapp_opt_in,
+    }
+    errors: list[types.FieldError] = []
+    clean: dict[str, Any] = {}
+    for field, value in profile.items():
+        try:
+            clean[field] = validate_profile_value(field, value)
+        except types.ValidationError as error:
+            errors.extend(error.errors)
+    with transaction.atomic():
+        clean_custom: dict[str, types.JSONValue] = {}
+        for key, value in (custom_values or {}).items():
+            try:
+                clean_custom[key] = _validate_custom(workspace, key, value)
+            except types.ValidationError as error:
+                errors.extend(error.errors)
+        if clean.get("email") == "" and not any(e.path == "email" for e in errors):
+            errors.append(types.FieldError("email", "a new customer needs an email address"))
+        elif (
+            clean.get("email")
+            and Customer.objects.filter(workspace=workspace, email=clean["email"]).exists()
+        ):
+            errors.append(types.FieldError("email", "a customer with this email already exists"))
+        if errors:
+            raise types.ValidationError(errors)
+        customer = Customer.objects.create(
+            workspace=workspace,
+            custom_values={k: v for k, v in clean_custom.items() if v is not None},
+            external_id=external_id,
+            **clean,
+        )
+        payload: dict[str, object] = {
+            "customer_id": customer.pk,
+            "email": customer.email,
+            "phone": customer.phone or None,
+            "source": customer.source,
+        }
+        record_event(
+            workspace=workspace,
+            trigger_key="customer_created",
+            payload=payload,
+            causation=causation,
+        )
+    return customer
+
+
+def update_customer_field(
+    *,
+    customer: Customer,
+    field: str,
+    value: object,
+    causation: Causation | None = None,
+) -> Customer:
+    """Set one profile or custom field; return the updated customer (a fresh, saved row).
+
+    Emits ``customer_updated`` (changed_fields, old_values, new_values), then
+    ``lifecycle_changed`` for ``lifecycle_stage`` or ``opt_in_changed`` for ``<channel>_opt_in``.
+    Setting the value the field already has changes and emits nothing. A value of the wrong
+    type, or an unknown field, raises the catalog ``ValidationError`` naming the field, and
+    nothing is saved.
+    """
+    with transaction.atomic():
+        locked = lock(Customer, customer.pk)
+        if field in PROFILE_FIELD_TYPES:
+            new = validate_profile_value(field, value)
+            old = getattr(locked, field)
+            if old == new:
+                return locked
+            if field == "email" and new and _email_taken(locked, str(new)):
+                raise types.ValidationError(
+                    [types.FieldError("email", "a customer with this email already exists")]
+                )
+            setattr(locked, field, new)
+            locked.save(update_fields=[field, "updated_at"])
+        else:
+            new = _validate_custom(locked.workspace, field, value)
+            old = locked.custom_values.get(field)
+            if old == new:
+                return locked
+            if new is None:
+                locked.custom_values.pop(field, None)
+            else:
+                locked.custom_values[field] = new
+            locked.save(update_fields=["custom_values", "updated_at"])
+        _record(
+            locked,
+            "customer_updated",
+            {"changed_fields": [field], "old_values": {field: old}, "new_values": {field: new}},
+            causation,
+        )
+        if field == "lifecycle_stage":
+            _record(locked, "lifecycle_changed", {"from_stage": old, "to_stage": new}, causation)
+        elif field.endswith("_opt_in"):
+            channel = field.removesuffix("_opt_in")
+            action = "opted_in" if new else "opted_out"
+            _record(locked, "opt_in_changed", {"channel": channel, "action": action}, causation)
+    return locked
+
+
+def change_lifecycle_stage(
+    *, customer: Customer, stage: str, causation: Causation | None = None
+) -> Customer:
+    """Move the customer to ``stage``: ``update_customer_field`` on ``lifecycle_stage``.
+
+    Emits ``customer_updated`` then ``lifecycle_changed`` (nothing when already there).
+    """
+    return update_customer_field(
+        customer=customer, field="lifecycle_stage", value=stage, causation=causation
+    )
+
+
+def set_opt_in(
+    *, customer: Customer, channel: str, opted_in: bool, causation: Causation | None = None
+) -> Customer:
+    """Opt the customer in to (or out of) ``channel``: ``update_customer_field`` on the opt-in.
+
+    Emits ``customer_updated`` then ``opt_in_changed`` (nothing when unchanged). Raises
+    ``ValueError`` for an unknown channel.
+    """
+    field = f"{Channel(channel).value}_opt_in"
+    return update_customer_field(
+        customer=customer, field=field, value=opted_in, causation=causation
+    )
+
+
+def tag_customer(*, customer: Customer, tag: str, causation: Causation | None = None) -> bool:
+    """Add ``tag`` to the customer; return whether it was added.
+
+    Emits ``customer_tagged`` (action ``added``) only when the tag is new: tagging a customer
+    who already has the tag changes nothing and emits nothing.
+    """
+    tag = _clean_tag(tag)
+    with transaction.atomic():
+        locked = lock(Customer, customer.pk)
+        _, created = CustomerTag.objects.get_or_create(customer=locked, tag=tag)
+        if created:
+            _record(locked, "customer_tagged", {"tag": tag, "action": "added"}, causation)
+    return created
+
+
+def untag_customer(*, customer: Customer, tag: str, causation: Causation | None = None) -> bool:
+    """Remove ``tag`` from the customer; return whether it was there.
+
+    Emits ``customer_tagged`` (action ``removed``) only when a tag was removed.
+    """
+    tag = _clean_tag(tag)
+    with transaction.atomic():
+        locked = lock(Customer, customer.pk)
+        deleted, _ = CustomerTag.objects.filter(customer=locked, tag=tag).delete()
+        if deleted:
+            _record(locked, "customer_tagged", {"tag": tag, "action": "removed"}, causation)
+    return bool(deleted)
+
+
+def define_custom_field(
+    *,
+    workspace: Workspace,
+    key: str,
+    label: str,
+    field_type: str,
+    enum_values: Sequence[str] = (),
+) -> CustomFieldDefinition:
+    """Add a typed custom field to the workspace's customers (no event: no trigger for it).
+
+    Raises the catalog ``ValidationError`` for a malformed, reserved or taken key, an unknown
+    type, or enum values that do not fit the type.
+    """
+    with transaction.atomic():
+        validate_definition(
+            workspace=workspace, key=key, field_type=field_type, enum_values=enum_values
+        )
+        return CustomFieldDefinition.objects.create(
+            workspace=workspace,
+            key=key,
+            label=label,
+            field_type=CustomFieldType(field_type),
+            enum_values=list(enum_values),
+        )
+
+
+def _validate_custom(workspace: Workspace, key: str, value: object) -> types.JSONValue:
+    definition = get_custom_field(workspace, key)
+    if definition is None:
+        known = [
+            *PROFILE_FIELD_TYPES,
+            *workspace.custom_field_definitions.values_list("key", flat=True),
+        ]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        raise types.ValidationError([types.FieldError(key, f"unknown customer field{hint}")])
+    return validate_custom_value(definition, value)
+
+
+def _email_taken(customer: Customer, email: str) -> bool:
+    others = Customer.objects.filter(workspace_id=customer.workspace_id, email=email)
+    return others.exclude(pk=customer.pk).exists()
+
+
+def _clean_tag(tag: str) -> str:
+    cleaned = tag.strip()
+    if not cleaned or len(cleaned) > TAG_MAX_LENGTH:
+        raise DomainError(f"a tag has 1 to {TAG_MAX_LENGTH} characters, got {tag!r}")
+    return cleaned
+
+
+def _record(
+    customer: Customer, trigger_key: str, fields: dict[str, object], causation: Causation | None
+) -> None:
+    """Record ``trigger_key`` for the customer: ``customer_id`` plus ``fields``."""
+    record_event(
+        workspace=customer.workspace,
+        trigger_key=trigger_key,
+        payload={"customer_id": customer.pk, **fields},
+        causation=causation,
+    )

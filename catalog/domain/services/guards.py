@@ -1,0 +1,55 @@
+"""What every domain service checks first: row locks, workspace boundaries, domain errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol
+
+from django.db import models
+
+from catalog.domain.money import is_currency_code
+
+
+class DomainError(Exception):
+    """A service was asked for something the domain forbids (the message says what)."""
+
+
+class InvalidTransitionError(DomainError):
+    """The entity's current state does not allow the change (paying a cancelled order)."""
+
+
+class WorkspaceMismatchError(DomainError):
+    """The objects handed to a service belong to different workspaces."""
+
+
+class _InWorkspace(Protocol):
+    workspace_id: int
+
+
+def require_same_workspace(*objects: _InWorkspace) -> None:
+    """Raise ``WorkspaceMismatchError`` unless all objects belong to one workspace."""
+    workspace_ids = {obj.workspace_id for obj in objects}
+    if len(workspace_ids) > 1:
+        names = ", ".join(f"{type(obj).__name__}" for obj in objects)
+        raise WorkspaceMismatchError(f"{names} belong to different workspaces")
+
+
+def lock[M: models.Model](model: type[M], pk: object) -> M:
+    """Return a fresh copy of the row, locked ``FOR UPDATE`` until the transaction ends.
+
+    Services change the locked copy, so concurrent changes to one entity serialise and each
+    sees the state the previous one committed.
+    """
+    return model._default_manager.select_for_update().get(pk=pk)
+
+
+def require_currency(currency: str) -> None:
+    """Raise ``DomainError`` unless ``currency`` is an ISO 4217 code."""
+    if not is_currency_code(currency):
+        raise DomainError(f"{currency!r} is not an ISO 4217 currency code such as 'EUR'")
+
+
+def require_amount(amount: Decimal, *, what: str, positive: bool = False) -> None:
+    """Raise ``DomainError`` if ``amount`` is negative (or zero, when ``positive``)."""
+    if amount < 0 or (positive and amount == 0):
+        raise DomainError(f"{what} must be {'above' if positive else 'at least'} 0, not {amount}")

@@ -1,0 +1,144 @@
+"""record_event(): the internal-event outbox row, written in the caller's transaction.
+
+Every change to the domain, every accepted webhook and every scheduled tick ends up here. The
+row is inserted in the same transaction as the change it describes; dispatch to the rules is
+scheduled only once that transaction commits, and a broker outage merely delays it: the sweeper
+re-dispatches every event still ``pending`` (SPEC 8.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Workspace
+from catalog.models import Event, EventSource, EventStatus
+from catalog.registry import get_trigger
+from catalog.types import FieldSpec
+
+logger = logging.getLogger(__name__)
+
+# Sent by name: the task lives in automations, which catalog must not import (STYLE 1).
+DISPATCH_TASK = "automations.dispatch_event"
+
+
+@dataclass(frozen=True, slots=True)
+class Causation:
+    """What caused an event: a rule execution, itself started by an event of some chain.
+
+    ``root_event_id`` is the first event of the chain and ``depth`` the depth of the event
+    that started the execution; the new event gets ``depth + 1``.
+    """
+
+    execution_id: int
+    root_event_id: uuid.UUID
+    depth: int
+
+    @classmethod
+    def from_event(cls, event: Event, *, execution_id: int) -> Causation:
+        """Return the causation of events emitted by an execution that ``event`` started."""
+        return cls(
+            execution_id=execution_id,
+            root_event_id=event.root_event_id or event.id,
+            depth=event.depth,
+        )
+
+
+class DuplicateEventError(Exception):
+    """An event with the same ``dedupe_key`` already exists in the workspace.
+
+    Nothing was inserted and the caller's transaction is still usable (the insert is an
+    ``ON CONFLICT DO NOTHING``); ``existing`` is the event recorded first.
+    """
+
+    def __init__(self, existing: Event) -> None:
+        super().__init__(f"event {existing.id} already has dedupe key {existing.dedupe_key!r}")
+        self.existing = existing
+
+
+def record_event(
+    *,
+    workspace: Workspace,
+    trigger_key: str,
+    payload: Mapping[str, Any],
+    source: EventSource = EventSource.INTERNAL,
+    occurred_at: datetime | None = None,
+    causation: Causation | None = None,
+    dedupe_key: str | None = None,
+    declared: Mapping[str, FieldSpec] | None = None,
+) -> Event:
+    """Insert a pending event in the caller's transaction and dispatch it once that commits.
+
+    The payload is validated against the trigger's spec and stored in its normalised form.
+    Raises ``RuntimeError`` outside ``transaction.atomic()`` (the event and the change it
+    describes must commit together), the catalog's ``ValidationError`` when the payload does
+    not fit the spec (a programming error for internal callers), and ``DuplicateEventError``
+    when ``dedupe_key`` was recorded before. ``declared`` adds the fields an endpoint or a
+    poll declares to the payload of an external trigger (webhook_received, poll_new_item).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(
+            f"record_event({trigger_key!r}) must run inside transaction.atomic(), in the same "
+            "transaction as the change the event describes."
+        )
+    clean_payload = get_trigger(trigger_key).validate_payload(dict(payload), declared)
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    event = Event(
+        id=event_id,
+        workspace=workspace,
+        trigger_key=trigger_key,
+        payload=clean_payload,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        source=source,
+        causation_execution_id=causation.execution_id if causation else None,
+        root_event_id=causation.root_event_id if causation else event_id,
+        depth=causation.depth + 1 if causation else 0,
+        dedupe_key=dedupe_key,
+    )
+    if dedupe_key is None:
+        event.save(force_insert=True)
+    else:
+        # ON CONFLICT DO NOTHING: a duplicate must not abort the caller's transaction.
+        Event.objects.bulk_create([event], ignore_conflicts=True)
+        stored = Event.objects.get(workspace=workspace, dedupe_key=dedupe_key)
+        if stored.pk != event_id:
+            raise DuplicateEventError(stored)
+    transaction.on_commit(partial(publish, event_id), robust=True)
+    return event
+
+
+def publish(event_id: uuid.UUID | str) -> None:
+    """Send the dispatch task for one event; log broker errors instead of raising them.
+
+    A lost publish is not a lost event: the row stays ``pending`` and the sweeper sends it
+    again.
+    """
+    try:
+        current_app.send_task(DISPATCH_TASK, args=[str(event_id)])
+    except Exception:
+        logger.exception("could not publish event %s; the sweeper will dispatch it", event_id)
+
+
+def mark_event(event_id: uuid.UUID | str, *, status: EventStatus, detail: str = "") -> bool:
+    """Move a pending event to ``status``; return False if it was no longer pending.
+
+    A conditional update, so two dispatchers racing on one event cannot both settle it.
+    """
+    if status == EventStatus.PENDING:
+        raise ValueError("an event can only leave the pending state")
+    changes: dict[str, Any] = {"status": status, "status_detail": detail}
+    if status == EventStatus.DISPATCHED:
+        changes["dispatched_at"] = timezone.now()
+    updated = Event.objects.filter(pk=event_id, status=EventStatus.PENDING).update(**changes)
+    return updated == 1
