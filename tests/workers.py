@@ -82,7 +82,9 @@ def celery_worker(
         log.close()
 
 
-def wait_for[T](predicate: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2) -> T:
+def wait_for[T](
+    predicate: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2
+) -> T:
     """Poll ``predicate`` until it returns a truthy value; return it, or raise after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
