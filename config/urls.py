@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts import api as accounts_api
 from accounts.access import READ_ONLY_AREA, mark_access
+from automations import api as automations_api
 from catalog.api import catalog as catalog_api
 from catalog.api import entities as entities_api
 
@@ -17,10 +18,12 @@ router.register("workspaces", accounts_api.WorkspaceViewSet, basename="workspace
 router.register("members", accounts_api.MemberViewSet, basename="member")
 router.register("catalog/triggers", catalog_api.TriggerCatalogViewSet, basename="catalog-trigger")
 router.register("catalog/actions", catalog_api.ActionCatalogViewSet, basename="catalog-action")
+router.register("rules", automations_api.RuleViewSet, basename="rule")
 router.register("customers", entities_api.CustomerViewSet, basename="customer")
 router.register("products", entities_api.ProductViewSet, basename="product")
 router.register("orders", entities_api.OrderViewSet, basename="order")
-router.register("custom-fields", entities_api.CustomFieldViewSet, basename="custom-field")
+# The rules side guards deletion of a custom field (it lists and disables the rules it breaks).
+router.register("custom-fields", automations_api.CustomFieldViewSet, basename="custom-field")
 
 # The schema and its docs describe the API to any member; they expose no workspace data.
 schema_view = SpectacularAPIView.as_view()

@@ -241,6 +241,23 @@ def define_custom_field(
         )
 
 
+def delete_custom_field(*, definition: CustomFieldDefinition) -> None:
+    """Remove a custom field definition; customers' stored values for it are dropped too.
+
+    Rules that use the field must be dealt with first (``automations.services`` lists and
+    disables them); this service only changes the domain.
+    """
+    with transaction.atomic():
+        key = definition.key
+        customers = Customer.objects.select_for_update().filter(
+            workspace_id=definition.workspace_id, custom_values__has_key=key
+        )
+        for customer in customers:
+            customer.custom_values.pop(key, None)
+            customer.save(update_fields=["custom_values", "updated_at"])
+        definition.delete()
+
+
 def _validate_custom(workspace: Workspace, key: str, value: object) -> types.JSONValue:
     definition = get_custom_field(workspace, key)
     if definition is None:

@@ -1,0 +1,124 @@
+"""Vocabulary changes never leave broken rules to fail at run time."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from automations import services
+from automations.models import Rule
+from catalog.domain import services as domain
+from catalog.domain.models import CustomFieldDefinition
+
+pytestmark = pytest.mark.django_db
+
+
+def uses_install_date(journey_id: int) -> dict[str, Any]:
+    return {
+        "trigger": {"key": "customer_tagged", "config": {"tag": "app"}},
+        "conditions": [
+            {"field": "customer.app_install_date", "operator": "after", "value": "2026-01-01"}
+        ],
+        "steps": [
+            {
+                "id": "welcome",
+                "action": "enroll_journey",
+                "inputs": {
+                    "customer_id": {"ref": "customer_id"},
+                    "journey_id": {"literal": journey_id},
+                },
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def two_rules_on_a_custom_field(workspace, marketer):
+    domain.define_custom_field(
+        workspace=workspace, key="app_install_date", label="App install", field_type="date"
+    )
+    journey = domain.create_journey(workspace=workspace, name="Onboarding", slug="onboarding")
+    rules = [
+        services.save_rule(
+            workspace=workspace,
+            author=marketer,
+            name=name,
+            definition=uses_install_date(journey.pk),
+            is_enabled=True,
+        )
+        for name in ("Onboard app users", "App users digest")
+    ]
+    untouched = services.save_rule(
+        workspace=workspace,
+        author=marketer,
+        name="Unrelated",
+        definition={**uses_install_date(journey.pk), "conditions": []},
+        is_enabled=True,
+    )
+    return rules, untouched
+
+
+def test_deleting_a_custom_field_lists_both_rules_and_disables_them_once_confirmed(
+    api_client_for, admin, two_rules_on_a_custom_field
+):
+    # given
+    (first, second), untouched = two_rules_on_a_custom_field
+    definition = CustomFieldDefinition.objects.get(key="app_install_date")
+    api = api_client_for(admin)
+    url = f"/api/v1/custom-fields/{definition.pk}/"
+    # when the admin asks to delete without confirming
+    refused = api.delete(url)
+    # then both rules are listed and nothing changed
+    assert refused.status_code == 409
+    assert sorted(r["rule"] for r in refused.json()["rules"]) == [
+        "App users digest",
+        "Onboard app users",
+    ]
+    assert CustomFieldDefinition.objects.filter(pk=definition.pk).exists()
+    assert Rule.objects.filter(is_enabled=True).count() == 3
+    # when confirmed
+    done = api.delete(url + "?confirm=true")
+    # then the field is gone and both rules are off with the reason; the third runs on
+    assert done.status_code == 200
+    assert sorted(done.json()["disabled_rules"]) == sorted([first.pk, second.pk])
+    assert not CustomFieldDefinition.objects.filter(pk=definition.pk).exists()
+    for rule in (first, second):
+        rule.refresh_from_db()
+        assert rule.is_enabled is False
+        assert rule.disabled_reason.startswith("Custom field 'app_install_date' was deleted: ")
+    untouched.refresh_from_db()
+    assert untouched.is_enabled is True
+
+
+def test_impact_endpoint_lists_the_rules_without_changing_anything(
+    api_client_for, auditor, two_rules_on_a_custom_field
+):
+    definition = CustomFieldDefinition.objects.get(key="app_install_date")
+    response = api_client_for(auditor).get(f"/api/v1/custom-fields/{definition.pk}/impact/")
+    assert response.status_code == 200
+    assert len(response.json()["rules"]) == 2
+    assert (
+        api_client_for(auditor).delete(f"/api/v1/custom-fields/{definition.pk}/").status_code == 403
+    )
+
+
+def test_recheck_rules_lists_and_disables_rules_the_catalog_no_longer_supports(
+    workspace, two_rules_on_a_custom_field
+):
+    # given a vocabulary change that bypassed the guard (as a changed plug-in would)
+    CustomFieldDefinition.objects.filter(key="app_install_date").delete()
+    out = StringIO()
+    # when listing only
+    call_command("recheck_rules", stdout=out)
+    # then both are named and still on
+    assert "2 rule(s) would break." in out.getvalue()
+    assert Rule.objects.filter(is_enabled=True).count() == 3
+    # when applying
+    call_command("recheck_rules", "--apply", stdout=StringIO())
+    # then they are off, with the reason
+    off = Rule.objects.filter(is_enabled=False)
+    assert off.count() == 2
+    assert all(r.disabled_reason.startswith("The catalog changed: ") for r in off)
