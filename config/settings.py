@@ -268,6 +268,7 @@ CELERY_TASK_ROUTES = {
     "automations.run_*": {"queue": QUEUE_RULES},
     "automations.send_*": {"queue": QUEUE_OUTBOUND},
     "ops.*": {"queue": QUEUE_PERIODIC},
+    "catalog.sweep_*": {"queue": QUEUE_PERIODIC},
     "automations.sweep_*": {"queue": QUEUE_PERIODIC},
 }
 TYPEWIRE_HEARTBEAT_SECONDS = env.float("TYPEWIRE_HEARTBEAT_SECONDS", default=30.0)
@@ -276,6 +277,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "ops.record_heartbeat",
         "schedule": TYPEWIRE_HEARTBEAT_SECONDS,
         "kwargs": {"source": "beat"},
+    },
+    # The safety net of SPEC 8.1: events stored but never dispatched (broker outage) go out again.
+    "catalog.sweep-pending-events": {
+        "task": "catalog.sweep_pending_events",
+        "schedule": env.float("TYPEWIRE_SWEEP_EVERY_SECONDS", default=30.0),
     },
 }
 
@@ -296,6 +302,19 @@ TYPEWIRE_SHOPIFY_API_BASE_URL = env("TYPEWIRE_SHOPIFY_API_BASE_URL", default="")
 # (local development and tests only).
 TYPEWIRE_OUTBOUND_ALLOWED_HOSTS = env.list("TYPEWIRE_OUTBOUND_ALLOWED_HOSTS", default=[])
 TYPEWIRE_REDIS_URL = env("TYPEWIRE_REDIS_URL", default="")
+# Per-endpoint webhook rate limits count in Redis: this URL, else TYPEWIRE_REDIS_URL, else the
+# broker when it is Redis. With no Redis at all (the embedded demo) rate limiting is off and the
+# first limited request logs one warning saying so.
+TYPEWIRE_RATELIMIT_REDIS_URL = env(
+    "TYPEWIRE_RATELIMIT_REDIS_URL",
+    default=TYPEWIRE_REDIS_URL
+    or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""),
+)
+# The sweeper (catalog.sweep_pending_events) re-publishes events pending longer than this.
+TYPEWIRE_SWEEP_AFTER_SECONDS = env.int("TYPEWIRE_SWEEP_AFTER_SECONDS", default=30)
+TYPEWIRE_SWEEP_BATCH_SIZE = env.int("TYPEWIRE_SWEEP_BATCH_SIZE", default=500)
+# Retry-After of a webhook answered 503 because the event could not be stored.
+TYPEWIRE_WEBHOOK_RETRY_AFTER_SECONDS = env.int("TYPEWIRE_WEBHOOK_RETRY_AFTER_SECONDS", default=30)
 
 LOGGING = {
     "version": 1,

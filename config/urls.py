@@ -12,6 +12,8 @@ from accounts.access import READ_ONLY_AREA, mark_access
 from automations import api as automations_api
 from catalog.api import catalog as catalog_api
 from catalog.api import entities as entities_api
+from webhooks import api as webhooks_api
+from webhooks.views import receive_hook
 
 router = DefaultRouter()
 router.register("workspaces", accounts_api.WorkspaceViewSet, basename="workspace")
@@ -24,6 +26,8 @@ router.register("products", entities_api.ProductViewSet, basename="product")
 router.register("orders", entities_api.OrderViewSet, basename="order")
 # The rules side guards deletion of a custom field (it lists and disables the rules it breaks).
 router.register("custom-fields", automations_api.CustomFieldViewSet, basename="custom-field")
+router.register("endpoints", webhooks_api.EndpointViewSet, basename="endpoint")
+router.register("deliveries", webhooks_api.DeliveryViewSet, basename="delivery")
 
 # The schema and its docs describe the API to any member; they expose no workspace data.
 schema_view = SpectacularAPIView.as_view()
@@ -40,4 +44,5 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", schema_view, name="schema"),
     path("api/docs/", docs_view, name="api-docs"),
+    path("hooks/<str:token>", receive_hook, name="webhook-receive"),
 ]

@@ -236,7 +236,7 @@ class _Checker:
         label = field_spec.label or ("The order number N" if name == "n" else humanize(name))
         hint = _value_hint(field_spec.type, value)
         if detail == "required field is missing":
-            message = f"'{spec.label}' needs a {label.lower()} setting."
+            message = f"'{spec.label}' needs the {label.removeprefix('The ').lower()} setting."
             hint = field_spec.description or hint
         elif bound := _BOUND_RE.match(detail):
             message = f"{label} must be {bound[1]}; it is {bound[2]}."

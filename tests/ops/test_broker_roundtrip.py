@@ -24,7 +24,7 @@ def test_task_round_trip_through_broker(broker):
     # given a worker consuming from this broker, on the test database
     url = BROKERS[broker]
     token = uuid.uuid4().hex
-    sender = Celery("typewire-test-sender", broker=url)
+    sender = Celery("typewire-test-sender", broker=url, set_as_current=False)
     with celery_worker(url, name=f"roundtrip-{broker}"):
         # when a task is published by name, as the product does
         # (an explicit connection: Celery lets a CELERY_BROKER_URL variable override broker=)

@@ -1248,7 +1248,7 @@ def test_unknown_plan_counts_as_free():
             "missing time zone",
             {"cron": "0 9 * * *"},
             "trigger.config.timezone",
-            "'On a schedule' needs a time zone setting.",
+            "'On a schedule' needs the time zone setting.",
             "An IANA time zone, e.g. Europe/Berlin.",
         ),
     ],
