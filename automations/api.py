@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,6 +21,8 @@ from automations.models import Rule, RuleVersion
 from automations.versions import diff_definitions
 from catalog.api import entities as entities_api
 from catalog.models import Event
+from webhooks import api as webhooks_api
+from webhooks.models import Endpoint
 
 
 class RuleSerializer(serializers.ModelSerializer[Rule]):
@@ -278,3 +281,45 @@ class CustomFieldViewSet(entities_api.CustomFieldViewSet):
             {"deleted": definition.key, "disabled_rules": [r.pk for r in disabled]},
             status=status.HTTP_200_OK,
         )
+
+
+class RulesAffected(APIException):
+    """A vocabulary change would break rules and was not confirmed."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "rules_affected"
+
+
+def _guard_declared_fields(
+    request: Request, endpoint: Endpoint, declared: dict[str, str] | None
+) -> list[services.Impact]:
+    """Return the rules a change of declared fields breaks; refuse (409) unless confirmed."""
+    if declared is None or declared == (endpoint.declared_fields or {}):
+        return []
+    impacts = services.endpoint_fields_impact(endpoint, declared)
+    confirmed = request.query_params.get("confirm", "").lower() in ("1", "true", "yes")
+    if impacts and not confirmed:
+        raise RulesAffected(
+            {
+                "error": "rules_affected",
+                "detail": f"These fields break {len(impacts)} rule(s) of '{endpoint.name}'; "
+                "they will be switched off. Repeat with ?confirm=true to go ahead.",
+                "rules": [i.as_dict() for i in impacts],
+            }
+        )
+    return impacts
+
+
+class EndpointViewSet(webhooks_api.EndpointViewSet):
+    """Webhook endpoints, with changes of declared fields guarded by the rules they break."""
+
+    def guard_declared_fields(
+        self, endpoint: Endpoint, declared: dict[str, str] | None
+    ) -> Callable[[], None]:
+        """Refuse (409) a change that breaks rules unless confirmed; then switch them off."""
+        impacts = _guard_declared_fields(self.request, endpoint, declared)
+
+        def after() -> None:
+            services.disable_broken(impacts, f"Endpoint '{endpoint.name}' changed its fields")
+
+        return after

@@ -38,6 +38,8 @@ from catalog.types import ValidationError as CatalogValidationError
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
+    from webhooks.models import Endpoint
+
     type Author = User | AnonymousUser | None
 
 
@@ -406,15 +408,23 @@ class Impact:
         }
 
 
-def impact_of(workspace: Workspace, context: CheckContext) -> list[Impact]:
+def impact_of(
+    workspace: Workspace, context: CheckContext, baseline: CheckContext | None = None
+) -> list[Impact]:
     """Return the workspace's rules that fail the checker under ``context`` (a changed vocabulary).
 
-    Cycles are not re-examined here (a vocabulary change removes fields, it adds no edges).
+    With ``baseline`` (the vocabulary before the change), rules that already failed under it
+    are left out: the change did not break them. Cycles are not re-examined (a vocabulary change
+    removes fields, it adds no edges).
     """
     impacts: list[Impact] = []
     for rule in Rule.objects.filter(workspace=workspace).order_by("name", "id"):
         draft, structure = parse_definition(rule.definition, name=rule.name)
         problems = check_rule(draft, dataclasses.replace(context, rule_id=rule.pk), structure)
+        if problems and baseline is not None:
+            before = dataclasses.replace(baseline, rule_id=rule.pk, others=())
+            if check_rule(draft, before, structure):
+                continue
         if problems:
             impacts.append(Impact(rule, problems))
     return impacts
@@ -439,7 +449,8 @@ def custom_field_removal_impact(definition: CustomFieldDefinition) -> list[Impac
     workspace = definition.workspace
     base = build_context(workspace)
     remaining = {k: v for k, v in base.custom_fields.items() if k != definition.key}
-    return impact_of(workspace, dataclasses.replace(base, custom_fields=remaining, others=()))
+    changed = dataclasses.replace(base, custom_fields=remaining, others=())
+    return impact_of(workspace, changed, baseline=base)
 
 
 @transaction.atomic
@@ -463,3 +474,16 @@ def recheck_rules(*, apply: bool) -> list[Impact]:
             disable_broken(found, "The catalog changed")
         impacts += found
     return impacts
+
+
+def endpoint_fields_impact(endpoint: Endpoint, declared: Mapping[str, str]) -> list[Impact]:
+    """Return the rules that replacing the endpoint's declared fields with ``declared`` breaks."""
+    from webhooks.fields import parse_declared
+
+    workspace = endpoint.workspace
+    base = build_context(workspace)
+    endpoints = dict(base.endpoints)
+    current = endpoints[endpoint.pk]
+    endpoints[endpoint.pk] = dataclasses.replace(current, declared_fields=parse_declared(declared))
+    changed = dataclasses.replace(base, endpoints=endpoints, others=())
+    return impact_of(workspace, changed, baseline=base)

@@ -26,7 +26,8 @@ router.register("products", entities_api.ProductViewSet, basename="product")
 router.register("orders", entities_api.OrderViewSet, basename="order")
 # The rules side guards deletion of a custom field (it lists and disables the rules it breaks).
 router.register("custom-fields", automations_api.CustomFieldViewSet, basename="custom-field")
-router.register("endpoints", webhooks_api.EndpointViewSet, basename="endpoint")
+# The rules side guards changes of declared fields (it lists and disables the rules they break).
+router.register("endpoints", automations_api.EndpointViewSet, basename="endpoint")
 router.register("deliveries", webhooks_api.DeliveryViewSet, basename="delivery")
 
 # The schema and its docs describe the API to any member; they expose no workspace data.

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -203,10 +205,25 @@ class EndpointViewSet(WorkspaceScopedMixin[Endpoint], viewsets.ModelViewSet[Endp
         body = {**self.get_serializer(revealed.endpoint).data, "secret": revealed.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
+    def guard_declared_fields(
+        self, endpoint: Endpoint, declared: dict[str, str] | None
+    ) -> Callable[[], None]:
+        """Hook run before the declared fields change; returns what to do once they have.
+
+        Webhooks knows nothing of rules; the rules side overrides this to list (and, confirmed,
+        switch off) the rules a change breaks.
+        """
+        return lambda: None
+
     def perform_update(self, serializer: serializers.BaseSerializer[Endpoint]) -> None:
         """Save the changes; a secret can only change through ``rotate-secret``."""
         serializer.validated_data.pop("secret", None)
-        serializer.save()
+        with transaction.atomic():
+            after = self.guard_declared_fields(
+                self.get_object(), serializer.validated_data.get("declared_fields")
+            )
+            serializer.save()
+            after()
 
     @extend_schema(request=RotateSecretSerializer, responses=EndpointSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
@@ -247,9 +264,11 @@ class EndpointViewSet(WorkspaceScopedMixin[Endpoint], viewsets.ModelViewSet[Endp
                 {"error": "no_sample", "detail": "No sample has been captured yet."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        updated = services.accept_capture(
-            endpoint=endpoint, declared=declared if declared is not None else inferred
-        )
+        accepted = declared if declared is not None else inferred
+        with transaction.atomic():
+            after = self.guard_declared_fields(endpoint, accepted)
+            updated = services.accept_capture(endpoint=endpoint, declared=accepted)
+            after()
         fresh = self.get_queryset().get(pk=updated.pk)
         return Response(self.get_serializer(fresh).data)
 

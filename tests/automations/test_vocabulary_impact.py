@@ -122,3 +122,58 @@ def test_recheck_rules_lists_and_disables_rules_the_catalog_no_longer_supports(
     off = Rule.objects.filter(is_enabled=False)
     assert off.count() == 2
     assert all(r.disabled_reason.startswith("The catalog changed: ") for r in off)
+
+
+def test_changing_an_endpoints_declared_fields_lists_and_then_disables_broken_rules(
+    api_client_for, admin, marketer, workspace
+):
+    # given an endpoint declaring email and seats, and a rule reading body.seats
+    from webhooks.services import create_endpoint
+
+    endpoint = create_endpoint(
+        workspace=workspace,
+        name="Signups",
+        preset="standard_webhooks",
+        declared_fields={"email": "email", "seats": "integer"},
+    ).endpoint
+    rule = services.save_rule(
+        workspace=workspace,
+        author=marketer,
+        name="Big teams",
+        is_enabled=True,
+        definition={
+            "trigger": {"key": "webhook_received", "config": {"endpoint_id": endpoint.pk}},
+            "conditions": [{"field": "body.seats", "operator": "gt", "value": 50}],
+            "steps": [
+                {
+                    "id": "sales",
+                    "action": "post_to_slack",
+                    "inputs": {
+                        "channel": {"literal": "#sales"},
+                        "text": {"template": "Big team: {{ body.email }}"},
+                    },
+                }
+            ],
+        },
+    )
+    api = api_client_for(admin)
+    url = f"/api/v1/endpoints/{endpoint.pk}/"
+    # when seats is dropped without confirming
+    refused = api.patch(url, {"declared_fields": {"email": "email"}}, format="json")
+    # then the rule is listed and nothing changed
+    assert refused.status_code == 409
+    assert [r["rule"] for r in refused.json()["rules"]] == ["Big teams"]
+    endpoint.refresh_from_db()
+    assert endpoint.declared_fields == {"email": "email", "seats": "integer"}
+    # when confirmed
+    done = api.patch(url + "?confirm=true", {"declared_fields": {"email": "email"}}, format="json")
+    # then the fields changed and the rule is off with the reason
+    assert done.status_code == 200
+    rule.refresh_from_db()
+    assert rule.is_enabled is False
+    assert rule.disabled_reason.startswith("Endpoint 'Signups' changed its fields: ")
+    # and a change that breaks nothing goes through at once
+    harmless = api.patch(
+        url, {"declared_fields": {"email": "email", "plan": "string"}}, format="json"
+    )
+    assert harmless.status_code == 200
