@@ -72,3 +72,181 @@ class RuleVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} v{self.number}"
+
+
+class ExecutionStatus(models.TextChoices):
+    """Where an execution stands."""
+
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting (a wait step or a retry is due later)"
+    HELD = "held", "Held (rule paused or over its rate cap)"
+    SUCCEEDED = "succeeded", "Succeeded"
+    DEAD = "dead", "Dead-lettered (gave up after the last attempt)"
+    LOOP = "loop", "Stopped as a loop"
+
+
+class Execution(models.Model):
+    """One run of one rule for one event. At most one per (event, rule) at the top level.
+
+    A ``run_rule`` step starts a child execution (``parent`` and ``parent_step`` set); children
+    are unique per (parent, parent step) instead.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="executions")
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="executions")
+    rule_version = models.PositiveIntegerField()
+    event = models.ForeignKey("catalog.Event", on_delete=models.PROTECT, related_name="executions")
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    parent_step = models.CharField(max_length=200, blank=True)
+    status = models.CharField(
+        max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
+    )
+    # When a waiting execution is due again (a wait step's end, or a step's next attempt).
+    resume_at = models.DateTimeField(null=True, blank=True)
+    # A worker that claims the execution holds it until then; past it, the sweeper re-queues it.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        """One execution per (event, rule); the sweeper reads the waiting and running ones."""
+
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "rule"],
+                condition=Q(parent__isnull=True),
+                name="execution_unique_event_rule",
+            ),
+            models.UniqueConstraint(
+                fields=["parent", "parent_step"],
+                condition=Q(parent__isnull=False),
+                name="execution_unique_child_step",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ExecutionStatus.values), name="execution_status_valid"
+            ),
+        ]
+        indexes = [
+            # The sweeper: due waits and retries, and expired leases.
+            models.Index(
+                fields=["resume_at"],
+                condition=Q(status="waiting"),
+                name="execution_waiting_idx",
+            ),
+            models.Index(
+                fields=["lease_until"],
+                condition=Q(status="running"),
+                name="execution_running_idx",
+            ),
+            models.Index(fields=["workspace", "rule", "-created_at"], name="execution_rule_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"execution {self.pk} of rule {self.rule_id} ({self.status})"
+
+
+class StepStatus(models.TextChoices):
+    """Where a step of an execution stands."""
+
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    RETRYING = "retrying", "Waiting to retry"
+    WAITING = "waiting", "Waiting"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class StepRun(models.Model):
+    """One step of one execution: its resolved inputs, output, and attempts.
+
+    ``idempotency_key`` (execution id + step path) is stable across retries, redeliveries and
+    replays: HTTP actions send it, internal actions record it with their effect.
+    """
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="steps")
+    path = models.CharField(max_length=200)
+    step_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    inputs = models.JSONField(default=dict)
+    output = models.JSONField(default=dict)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        """Steps of an execution in the order they ran."""
+
+        ordering = ["execution", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "path"], name="step_run_unique_path"),
+            models.CheckConstraint(
+                condition=Q(status__in=StepStatus.values), name="step_run_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id} {self.path} {self.action} ({self.status})"
+
+
+class AttemptOutcome(models.TextChoices):
+    """How one try of a step ended."""
+
+    SUCCEEDED = "succeeded", "Succeeded"
+    RETRYABLE = "retryable", "Failed, will retry"
+    FAILED = "failed", "Failed"
+
+
+class Attempt(models.Model):
+    """One try of one step: when, how it ended, and for HTTP what was sent and received."""
+
+    step_run = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=AttemptOutcome.choices)
+    error = models.TextField(blank=True)
+    # Stored on the attempt row, not in a Celery countdown: long schedules survive restarts.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    http_method = models.CharField(max_length=10, blank=True)
+    http_url = models.CharField(max_length=2000, blank=True)
+    request_headers = models.JSONField(default=dict, blank=True)
+    request_body = models.TextField(blank=True)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        """Attempts numbered 1, 2, 3... per step."""
+
+        ordering = ["step_run", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["step_run", "number"], name="attempt_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.step_run_id}: {self.outcome}"
+
+
+class AppliedEffect(models.Model):
+    """The proof that an internal step's effect was applied: written in the effect's transaction.
+
+    A retried or redelivered step whose key is here does not apply its effect again.
+    """
+
+    idempotency_key = models.CharField(max_length=255, primary_key=True)
+    output = models.JSONField(default=dict)
+    applied_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.idempotency_key

@@ -1,0 +1,1 @@
+"""The execution engine: events to executions, steps to runners, retries, dead letters, alerts."""
