@@ -33,10 +33,11 @@ run: install $(DEMO_ENV)
 	$(VENV)/bin/honcho run -e $(DEMO_ENV) $(PY) manage.py load_demo --url "http://$(HOST):$(PORT)/"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" HOST=$(HOST) exec $(VENV)/bin/honcho start -e $(DEMO_ENV) -f Procfile -p $(PORT)
 
+# Debian's Chromium drives the browser tests (Playwright cannot download its own here).
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: install
+test: install browser
 	$(VENV)/bin/pytest
 
 lint: install
