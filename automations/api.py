@@ -18,6 +18,7 @@ from accounts.access import MARKETER_AREA
 from accounts.api import WorkspaceScopedMixin
 from automations import services
 from automations.models import Rule, RuleVersion
+from automations.triggers.schedule import remove_rule_schedule
 from automations.versions import diff_definitions
 from catalog.api import entities as entities_api
 from catalog.models import Event
@@ -114,6 +115,12 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
             )
         except services.RuleInvalid as exc:
             raise _invalid(exc) from exc
+
+    def perform_destroy(self, instance: Rule) -> None:
+        """Delete the rule and its schedule (cron rules) together."""
+        with transaction.atomic():
+            remove_rule_schedule(instance.pk)
+            instance.delete()
 
     def perform_update(self, serializer: serializers.BaseSerializer[Rule]) -> None:
         """Check and save a new version of the rule."""

@@ -145,6 +145,12 @@ class Execution(models.Model):
                 name="execution_running_idx",
             ),
             models.Index(fields=["workspace", "rule", "-created_at"], name="execution_rule_idx"),
+            # The sweeper: executions whose run_execution message was lost (broker outage).
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="pending"),
+                name="execution_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -250,3 +256,48 @@ class AppliedEffect(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+
+class AlertStatus(models.TextChoices):
+    """Whether a failure alert reached its target."""
+
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Alert(models.Model):
+    """A failure alert about one execution (dead-lettered, stopped as a loop), and its delivery.
+
+    Written in the transaction that settles the execution; ``automations.send_alert`` delivers it
+    to the rule's alert target (email, Slack or webhook) once that commits.
+    """
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20)
+    target = models.CharField(max_length=2000)
+    reason = models.CharField(max_length=20)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(
+        max_length=20, choices=AlertStatus.choices, default=AlertStatus.PENDING
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        """Newest first; the status is one of AlertStatus."""
+
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=AlertStatus.values), name="alert_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} alert about {self.execution_id} ({self.status})"
+
+
+from automations.trigger_models import *  # noqa: F403, E402

@@ -25,6 +25,7 @@ from automations.matching import config_mismatch
 from automations.models import Rule, RuleVersion
 from automations.sentence import describe_rule
 from automations.templating import MISSING
+from automations.triggers.schedule import remove_rule_schedule, sync_rule_schedule
 from catalog.domain.custom_fields import custom_field_type
 from catalog.domain.models import CustomFieldDefinition
 from catalog.domain.services import delete_custom_field
@@ -184,6 +185,7 @@ def save_rule(
         rule.disabled_reason = ""
     rule.save()
     _store_version(rule, author, note)
+    sync_rule_schedule(rule)
     return rule
 
 
@@ -196,6 +198,7 @@ def set_enabled(*, rule: Rule, enabled: bool) -> Rule:
     locked.is_enabled = enabled
     locked.disabled_reason = ""
     locked.save(update_fields=["is_enabled", "disabled_reason", "updated_at"])
+    sync_rule_schedule(locked)
     return locked
 
 
@@ -440,6 +443,7 @@ def disable_broken(impacts: Sequence[Impact], reason: str) -> list[Rule]:
             is_enabled=False, disabled_reason=detail, updated_at=timezone.now()
         )
         if updated:
+            remove_rule_schedule(impact.rule.pk)
             disabled.append(impact.rule)
     return disabled
 

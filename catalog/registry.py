@@ -152,6 +152,10 @@ class Registry:
         """Every action that may emit ``trigger_key`` (edges for cycle detection)."""
         return tuple(spec for spec, _ in self._actions.values() if trigger_key in spec.emits)
 
+    def unregister_action(self, key: str) -> None:
+        """Forget action ``key`` if registered (for tests that add an action for a while)."""
+        self._actions.pop(key, None)
+
     def clear(self) -> None:
         """Forget every entry (for tests that build their own catalog)."""
         self._triggers.clear()

@@ -220,6 +220,7 @@ class ActionSpec:
     :meth:`load_runner` so that listing the catalog never imports HTTP clients. ``emits`` lists
     the trigger keys the action may cause (cycle detection). ``exactly_one_of`` groups inputs of
     which exactly one must be given (``to`` or ``customer_id``; ``duration`` or ``until``).
+    ``max_attempts`` caps the engine's tries of one step (None: the installation's default).
     """
 
     key: str
@@ -236,6 +237,7 @@ class ActionSpec:
     is_http: bool = False
     kind: ActionKind = ActionKind.ACTION
     exactly_one_of: tuple[tuple[str, ...], ...] = ()
+    max_attempts: int | None = None
 
     def __post_init__(self) -> None:
         _check_key("action", self.key)

@@ -16,6 +16,7 @@ from typing import Any
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -283,6 +284,37 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "catalog.sweep_pending_events",
         "schedule": env.float("TYPEWIRE_SWEEP_EVERY_SECONDS", default=30.0),
     },
+    # Due waits and retries, and executions whose worker died, go back to the queue.
+    "automations.sweep-executions": {
+        "task": "automations.sweep_executions",
+        "schedule": env.float("TYPEWIRE_EXECUTION_SWEEP_EVERY_SECONDS", default=5.0),
+        "options": {"queue": QUEUE_PERIODIC},
+    },
+    "automations.evaluate-metrics": {
+        "task": "automations.evaluate_metrics",
+        "schedule": 30.0,
+        "options": {"queue": QUEUE_PERIODIC},
+    },
+    "automations.detect-anomalies": {
+        "task": "automations.detect_anomalies",
+        "schedule": crontab(minute=5),
+        "options": {"queue": QUEUE_PERIODIC},
+    },
+    "automations.poll-sources": {
+        "task": "automations.poll_sources",
+        "schedule": 60.0,
+        "options": {"queue": QUEUE_PERIODIC},
+    },
+    "automations.backfill-webhooks": {
+        "task": "automations.backfill_webhooks",
+        "schedule": crontab(hour=3, minute=17),
+        "options": {"queue": QUEUE_PERIODIC},
+    },
+    "automations.reconcile": {
+        "task": "automations.reconcile",
+        "schedule": 300.0,
+        "options": {"queue": QUEUE_PERIODIC},
+    },
 }
 
 # --- Product settings -----------------------------------------------------------------------
@@ -315,6 +347,39 @@ TYPEWIRE_SWEEP_AFTER_SECONDS = env.int("TYPEWIRE_SWEEP_AFTER_SECONDS", default=3
 TYPEWIRE_SWEEP_BATCH_SIZE = env.int("TYPEWIRE_SWEEP_BATCH_SIZE", default=500)
 # Retry-After of a webhook answered 503 because the event could not be stored.
 TYPEWIRE_WEBHOOK_RETRY_AFTER_SECONDS = env.int("TYPEWIRE_WEBHOOK_RETRY_AFTER_SECONDS", default=30)
+
+# Outbound HTTP (automations.engine.http): timeouts in seconds and the largest response read.
+TYPEWIRE_OUTBOUND_CONNECT_TIMEOUT_SECONDS = env.float(
+    "TYPEWIRE_OUTBOUND_CONNECT_TIMEOUT_SECONDS", default=5.0
+)
+TYPEWIRE_OUTBOUND_TIMEOUT_SECONDS = env.float("TYPEWIRE_OUTBOUND_TIMEOUT_SECONDS", default=10.0)
+TYPEWIRE_OUTBOUND_MAX_RESPONSE_BYTES = env.int(
+    "TYPEWIRE_OUTBOUND_MAX_RESPONSE_BYTES", default=1024 * 1024
+)
+# post_to_slack: the path of the Slack incoming webhook (/services/T.../B.../...) under
+# TYPEWIRE_SLACK_BASE_URL, and optional per-channel paths ("#sales=/services/...,#urgent=...").
+TYPEWIRE_SLACK_WEBHOOK_PATH = _secret("TYPEWIRE_SLACK_WEBHOOK_PATH", default="")
+TYPEWIRE_SLACK_CHANNEL_WEBHOOK_PATHS: dict[str, str] = env.dict(
+    "TYPEWIRE_SLACK_CHANNEL_WEBHOOK_PATHS", default={}
+)
+TYPEWIRE_AIRTABLE_API_KEY = _secret("TYPEWIRE_AIRTABLE_API_KEY", default="")
+TYPEWIRE_META_ACCESS_TOKEN = _secret("TYPEWIRE_META_ACCESS_TOKEN", default="")
+TYPEWIRE_META_API_VERSION = env("TYPEWIRE_META_API_VERSION", default="v21.0")
+TYPEWIRE_GOOGLE_ADS_ACCESS_TOKEN = _secret("TYPEWIRE_GOOGLE_ADS_ACCESS_TOKEN", default="")
+TYPEWIRE_GOOGLE_ADS_DEVELOPER_TOKEN = _secret("TYPEWIRE_GOOGLE_ADS_DEVELOPER_TOKEN", default="")
+TYPEWIRE_GOOGLE_ADS_CUSTOMER_ID = env("TYPEWIRE_GOOGLE_ADS_CUSTOMER_ID", default="")
+TYPEWIRE_GOOGLE_ADS_API_VERSION = env("TYPEWIRE_GOOGLE_ADS_API_VERSION", default="v18")
+TYPEWIRE_AI_MODEL = env("TYPEWIRE_AI_MODEL", default="gpt-4o-mini")
+
+# The execution engine (automations.engine): attempts per step (an action may allow fewer),
+# retry backoff (exponential from the base, full jitter, capped), how long a worker holds a
+# claimed execution before the sweeper may hand it to another, and the causation depth at which
+# a chain of rules is stopped as a loop.
+TYPEWIRE_MAX_ATTEMPTS = env.int("TYPEWIRE_MAX_ATTEMPTS", default=5)
+TYPEWIRE_RETRY_BASE_SECONDS = env.float("TYPEWIRE_RETRY_BASE_SECONDS", default=2.0)
+TYPEWIRE_RETRY_CAP_SECONDS = env.float("TYPEWIRE_RETRY_CAP_SECONDS", default=3600.0)
+TYPEWIRE_EXECUTION_LEASE_SECONDS = env.float("TYPEWIRE_EXECUTION_LEASE_SECONDS", default=300.0)
+TYPEWIRE_MAX_CHAIN_DEPTH = env.int("TYPEWIRE_MAX_CHAIN_DEPTH", default=10)
 
 LOGGING = {
     "version": 1,

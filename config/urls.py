@@ -10,6 +10,8 @@ from rest_framework.routers import DefaultRouter
 from accounts import api as accounts_api
 from accounts.access import READ_ONLY_AREA, mark_access
 from automations import api as automations_api
+from automations import api_executions
+from automations.api_metrics import MetricSampleView
 from catalog.api import catalog as catalog_api
 from catalog.api import entities as entities_api
 from webhooks import api as webhooks_api
@@ -29,6 +31,8 @@ router.register("custom-fields", automations_api.CustomFieldViewSet, basename="c
 # The rules side guards changes of declared fields (it lists and disables the rules they break).
 router.register("endpoints", automations_api.EndpointViewSet, basename="endpoint")
 router.register("deliveries", webhooks_api.DeliveryViewSet, basename="delivery")
+router.register("executions", api_executions.ExecutionViewSet, basename="execution")
+router.register("events", api_executions.EventViewSet, basename="event")
 
 # The schema and its docs describe the API to any member; they expose no workspace data.
 schema_view = SpectacularAPIView.as_view()
@@ -42,6 +46,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
+    path("api/v1/metrics/<str:name>/", MetricSampleView.as_view(), name="metric-sample"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", schema_view, name="schema"),
     path("api/docs/", docs_view, name="api-docs"),

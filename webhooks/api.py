@@ -126,9 +126,15 @@ class EndpointSerializer(serializers.ModelSerializer[Endpoint]):
         return dict(value)
 
     def validate_preset_options(self, value: Any) -> dict[str, str]:
-        """Only Shopify's ``currency`` (of products, whose payloads name none) for now."""
-        if not isinstance(value, dict) or set(value) - {"currency"}:
-            raise serializers.ValidationError('Only {"currency": "EUR"} is accepted.')
+        """Shopify's product ``currency``; for backfill, ``api_key_env`` and ``shop_url``."""
+        allowed = {"currency", "api_key_env", "shop_url"}
+        if not isinstance(value, dict) or set(value) - allowed:
+            raise serializers.ValidationError(
+                "Preset options may only be: currency, api_key_env (the name of the environment "
+                "variable holding the provider API key) and shop_url."
+            )
+        if not all(isinstance(v, str) for v in value.values()):
+            raise serializers.ValidationError("Preset options are text values.")
         if "currency" in value and not _CURRENCY_RE.match(str(value["currency"])):
             raise serializers.ValidationError("currency must be an ISO 4217 code such as EUR.")
         return dict(value)

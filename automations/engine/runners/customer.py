@@ -1,0 +1,100 @@
+"""Runners of the customer actions: tags, profile fields and journeys, through the domain services.
+
+Each is internal: the engine calls it inside the transaction that records the step's applied
+effect, and the service records its events (``customer_tagged``, ``journey_enrolled``...) in
+that same transaction, linked to the execution through ``ctx.causation``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automations.engine.contract import PermanentError, StepContext
+from automations.engine.runners.email import send_transactional_email  # noqa: F401
+from catalog.domain.services import (
+    DomainError,
+    tag_customer,
+    untag_customer,
+    update_customer_field,
+)
+from catalog.domain.services import enroll_journey as enroll_service
+from catalog.domain.services import exit_journey as exit_service
+from catalog.models import Customer, Journey
+from catalog.types import ValidationError
+
+
+def customer_of(ctx: StepContext) -> Customer:
+    """Return the step's ``customer_id`` customer; PermanentError when not in the workspace."""
+    customer_id = ctx.inputs["customer_id"]
+    customer = Customer.objects.filter(workspace=ctx.workspace, pk=customer_id).first()
+    if customer is None:
+        raise PermanentError(f"customer {customer_id} does not exist in this workspace")
+    return customer
+
+
+def journey_of(ctx: StepContext) -> Journey:
+    """Return the step's ``journey_id`` journey; PermanentError when not in the workspace."""
+    journey_id = ctx.inputs["journey_id"]
+    journey = Journey.objects.filter(workspace=ctx.workspace, pk=journey_id).first()
+    if journey is None:
+        raise PermanentError(f"journey {journey_id} does not exist in this workspace")
+    return journey
+
+
+def tag(ctx: StepContext) -> dict[str, Any]:
+    """Add ``tag`` to the customer (emits ``customer_tagged`` when new); no outputs."""
+    try:
+        tag_customer(customer=customer_of(ctx), tag=ctx.inputs["tag"], causation=ctx.causation)
+    except DomainError as exc:
+        raise PermanentError(str(exc)) from exc
+    return {}
+
+
+def untag(ctx: StepContext) -> dict[str, Any]:
+    """Remove ``tag`` from the customer (emits ``customer_tagged`` when it was there)."""
+    try:
+        untag_customer(customer=customer_of(ctx), tag=ctx.inputs["tag"], causation=ctx.causation)
+    except DomainError as exc:
+        raise PermanentError(str(exc)) from exc
+    return {}
+
+
+def update_field(ctx: StepContext) -> dict[str, Any]:
+    """Set one profile or custom field; a value of the wrong type fails for good.
+
+    Emits ``customer_updated`` and, where it applies, ``lifecycle_changed`` or
+    ``opt_in_changed``.
+    """
+    try:
+        update_customer_field(
+            customer=customer_of(ctx),
+            field=ctx.inputs["field"],
+            value=ctx.inputs.get("value"),
+            causation=ctx.causation,
+        )
+    except (DomainError, ValidationError) as exc:
+        raise PermanentError(f"cannot set {ctx.inputs['field']}: {exc}") from exc
+    return {}
+
+
+def enroll_journey(ctx: StepContext) -> dict[str, Any]:
+    """Enroll the customer in the journey (emits ``journey_enrolled`` unless already in it)."""
+    try:
+        enroll_service(journey=journey_of(ctx), customer=customer_of(ctx), causation=ctx.causation)
+    except DomainError as exc:
+        raise PermanentError(str(exc)) from exc
+    return {}
+
+
+def exit_journey(ctx: StepContext) -> dict[str, Any]:
+    """End the customer's enrollment in the journey (emits ``journey_exited`` if they were in)."""
+    try:
+        exit_service(
+            journey=journey_of(ctx),
+            customer=customer_of(ctx),
+            reason=str(ctx.inputs.get("reason") or ""),
+            causation=ctx.causation,
+        )
+    except DomainError as exc:
+        raise PermanentError(str(exc)) from exc
+    return {}

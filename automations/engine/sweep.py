@@ -1,0 +1,68 @@
+"""The execution sweeper: resume due waits and retries, re-queue work left behind.
+
+Left behind by a dead worker (an expired lease) or a lost publish (a broker outage).
+
+Run by ``automations.sweep_executions`` every few seconds. It only enqueues; the claim in
+``automations.engine.run`` decides who runs what, so a duplicate message does nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from automations.engine.queue import RUN_TASK, send_now
+from automations.models import Execution, ExecutionStatus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """How many executions one sweep enqueued, by reason."""
+
+    resumed: int
+    expired: int
+    pending: int
+
+    @property
+    def total(self) -> int:
+        """Every execution enqueued."""
+        return self.resumed + self.expired + self.pending
+
+
+def sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> SweepResult:
+    """Enqueue ``run_execution`` for due waits and retries, expired leases and stale pendings.
+
+    - waiting with ``resume_at`` passed (a wait step's end, a retry's next attempt);
+    - running with ``lease_until`` passed (its worker died mid-step);
+    - pending for longer than ``TYPEWIRE_SWEEP_AFTER_SECONDS`` (the publish was lost).
+
+    Oldest first, at most ``batch_size`` of each (``TYPEWIRE_SWEEP_BATCH_SIZE``).
+    """
+    moment = now or timezone.now()
+    limit = batch_size or int(getattr(settings, "TYPEWIRE_SWEEP_BATCH_SIZE", 500))
+    after = dt.timedelta(seconds=float(getattr(settings, "TYPEWIRE_SWEEP_AFTER_SECONDS", 30)))
+    # Each query is served by a partial index (execution_waiting/running/pending_idx).
+    due = Execution.objects.filter(status=ExecutionStatus.WAITING, resume_at__lte=moment)
+    expired = Execution.objects.filter(status=ExecutionStatus.RUNNING, lease_until__lt=moment)
+    stale = Execution.objects.filter(
+        Q(resume_at__isnull=True) | Q(resume_at__lte=moment),
+        status=ExecutionStatus.PENDING,
+        created_at__lt=moment - after,
+    )
+    counts = []
+    for queryset, order in ((due, "resume_at"), (expired, "lease_until"), (stale, "created_at")):
+        ids = list(queryset.order_by(order).values_list("pk", flat=True)[:limit])
+        for execution_id in ids:
+            send_now(RUN_TASK, execution_id)
+        counts.append(len(ids))
+    result = SweepResult(*counts)
+    if result.total:
+        logger.info("execution sweeper enqueued %s", result)
+    return result

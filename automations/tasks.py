@@ -1,0 +1,72 @@
+"""Celery tasks of the execution engine: thin shells, by explicit name, around engine calls.
+
+Each takes ids, calls one engine function and returns; the engine functions are safe to run
+twice (conditional claims, idempotency keys), which ``acks_late`` redelivery relies on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from automations.engine import alerts, dispatch, run, sweep
+
+
+@shared_task(
+    name="automations.dispatch_event",
+    queue=settings.QUEUE_INGEST,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+)
+def dispatch_event(self: Task[Any, Any], event_id: str) -> None:
+    """Match one stored event against the enabled rules; create and enqueue their executions."""
+    dispatch.dispatch_event(event_id)
+
+
+@shared_task(
+    name="automations.run_execution",
+    queue=settings.QUEUE_RULES,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+)
+def run_execution(self: Task[Any, Any], execution_id: int) -> None:
+    """Run or resume one execution; a duplicate message finds it claimed and does nothing."""
+    run.run_execution(execution_id)
+
+
+@shared_task(
+    name="automations.send_alert",
+    queue=settings.QUEUE_OUTBOUND,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=4,
+)
+def send_alert(self: Task[Any, Any], alert_id: int) -> None:
+    """Deliver one failure alert; a failed delivery is tried again within the minute."""
+    try:
+        alerts.deliver_alert(alert_id)
+    except alerts.AlertNotDelivered as exc:
+        # Short countdowns only (the alert is due within a minute): no long broker-held delays.
+        raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
+
+
+@shared_task(
+    name="automations.sweep_executions",
+    queue=settings.QUEUE_PERIODIC,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+)
+def sweep_executions(self: Task[Any, Any]) -> int:
+    """Enqueue due waits and retries, expired leases and lost publishes; return the count."""
+    return sweep.sweep().total
+
+
+# The trigger producers' tasks (schedules, metrics, anomalies, polls, backfill, reconciliation)
+# live in their own module; importing it here lets Celery's autodiscovery register them.
+from automations import trigger_tasks  # noqa: E402, F401

@@ -1,0 +1,137 @@
+"""Dispatch: events to executions, one per matching enabled rule, exactly once."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from automations.engine.dispatch import dispatch_event
+from automations.engine.scope import compiled_rule
+from automations.models import Execution, ExecutionStatus
+from catalog.models import EventStatus
+from tests.automations.engine.conftest import emit, make_rule, step
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+TAG_VIP = [step("tag_vip", "tag", customer_id={"ref": "customer_id"}, tag="vip")]
+
+
+def _tagged(workspace, customer, tag="vip"):
+    return emit(
+        workspace, "customer_tagged", {"customer_id": customer.pk, "tag": tag, "action": "added"}
+    )
+
+
+def test_event_creates_one_execution_per_matching_enabled_rule(workspace):
+    # given
+    customer = CustomerFactory.create(workspace=workspace, first_name="Ann")
+    any_tag = make_rule(workspace, "Any tag", "customer_tagged", TAG_VIP)
+    vip_only = make_rule(workspace, "VIP", "customer_tagged", TAG_VIP, config={"tag": "vip"})
+    make_rule(workspace, "Off", "customer_tagged", TAG_VIP, enabled=False)
+    make_rule(workspace, "Churned", "customer_tagged", TAG_VIP, config={"tag": "churned"})
+    make_rule(
+        workspace,
+        "Bob only",
+        "customer_tagged",
+        TAG_VIP,
+        conditions=[{"field": "customer.first_name", "operator": "equals", "value": "Bob"}],
+    )
+    make_rule(workspace, "Other trigger", "customer_created", TAG_VIP)
+    vip_only.version = 3
+    vip_only.save()
+    event = _tagged(workspace, customer)
+    # when
+    result = dispatch_event(event.pk)
+    # then
+    executions = Execution.objects.order_by("rule__name")
+    assert [(e.rule, e.rule_version, e.status) for e in executions] == [
+        (any_tag, 1, ExecutionStatus.PENDING),
+        (vip_only, 3, ExecutionStatus.PENDING),
+    ]
+    assert sorted(result.execution_ids) == sorted(e.pk for e in executions)
+    event.refresh_from_db()
+    assert event.status == EventStatus.DISPATCHED
+    assert event.status_detail == "2 of 4 enabled rule(s) matched"
+
+
+def test_executions_are_enqueued_only_after_commit(workspace, django_capture_on_commit_callbacks):
+    # given
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "A", "customer_tagged", TAG_VIP)
+    make_rule(workspace, "B", "customer_tagged", TAG_VIP)
+    event = _tagged(workspace, customer)
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        dispatch_event(event.pk)
+    # then
+    assert len(callbacks) == 2
+    assert Execution.objects.count() == 2
+
+
+def test_redispatching_an_event_five_times_yields_one_execution_per_rule(
+    workspace, django_capture_on_commit_callbacks
+):
+    # given
+    customer = CustomerFactory.create(workspace=workspace)
+    first = make_rule(workspace, "A", "customer_tagged", TAG_VIP)
+    second = make_rule(workspace, "B", "customer_tagged", TAG_VIP)
+    event = _tagged(workspace, customer)
+    dispatch_event(event.pk)
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        results = [dispatch_event(event.pk) for _ in range(5)]
+    # then
+    assert [r.dispatched for r in results] == [False] * 5
+    assert callbacks == []
+    assert sorted(Execution.objects.values_list("rule_id", flat=True)) == [first.pk, second.pk]
+
+
+def test_a_dispatch_racing_an_earlier_one_creates_nothing_new(workspace):
+    # given an event dispatched once, then seen pending again (a re-published, redelivered task)
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "A", "customer_tagged", TAG_VIP)
+    event = _tagged(workspace, customer)
+    dispatch_event(event.pk)
+    executions = list(Execution.objects.values_list("pk", flat=True))
+    # when
+    for _ in range(5):
+        type(event).objects.filter(pk=event.pk).update(status=EventStatus.PENDING)
+        dispatch_event(event.pk)
+    # then: the unique (event, rule) constraint keeps one execution
+    assert list(Execution.objects.values_list("pk", flat=True)) == executions
+
+
+@pytest.mark.parametrize("status", [EventStatus.STALE, EventStatus.SKIPPED])
+def test_an_event_that_is_not_pending_is_not_dispatched(workspace, status):
+    # given
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "A", "customer_tagged", TAG_VIP)
+    event = _tagged(workspace, customer)
+    type(event).objects.filter(pk=event.pk).update(status=status)
+    # when
+    result = dispatch_event(event.pk)
+    # then
+    assert result.dispatched is False
+    assert Execution.objects.count() == 0
+    event.refresh_from_db()
+    assert event.status == status
+
+
+def test_rules_are_read_with_one_query_and_conditions_compiled_once_per_version(workspace):
+    # given
+    customer = CustomerFactory.create(workspace=workspace)
+    rules = [make_rule(workspace, f"R{i}", "customer_tagged", TAG_VIP) for i in range(3)]
+    dispatch_event(_tagged(workspace, customer, "a").pk)
+    compiled = [compiled_rule(rule) for rule in rules]
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        dispatch_event(_tagged(workspace, customer, "b").pk)
+    # then
+    rule_reads = [q for q in queries.captured_queries if 'FROM "automations_rule"' in q["sql"]]
+    assert len(rule_reads) == 1
+    assert [compiled_rule(rule) for rule in rules] == compiled
+    assert all(compiled_rule(r) is c for r, c in zip(rules, compiled, strict=True))
+    rules[0].version = 2
+    assert compiled_rule(rules[0]) is not compiled[0]
