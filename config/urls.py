@@ -44,6 +44,9 @@ mark_access(router.APIRootView, READ_ONLY_AREA)
 urlpatterns = [
     path("", include("ops.urls")),
     path("accounts/", include("accounts.urls")),
+    path("", include("automations.urls")),
+    path("", include("catalog.urls")),
+    path("", include("webhooks.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
     path("api/v1/metrics/<str:name>/", MetricSampleView.as_view(), name="metric-sample"),

@@ -69,3 +69,12 @@ def accept_capture(
         locked.capture_mode = keep_capturing
         locked.save(update_fields=["declared_fields", "capture_mode", "updated_at"])
     return locked
+
+
+def set_capture_mode(*, endpoint: Endpoint, enabled: bool) -> Endpoint:
+    """Switch capture mode on (the next body is kept as a sample) or off."""
+    with transaction.atomic():
+        locked = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        locked.capture_mode = enabled
+        locked.save(update_fields=["capture_mode", "updated_at"])
+    return locked

@@ -1,0 +1,428 @@
+"""The browser app, driven through Debian's Chromium by Playwright against the live server.
+
+A marketer builds rules only by clicking and typing and reads the checker's words next to the
+part they concern; an admin creates a signed endpoint and sees a delivery arrive; an auditor
+reads every page and can change nothing. Screenshots land in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from standardwebhooks.webhooks import Webhook
+
+from automations import services
+from automations.models import Rule
+from catalog.domain import services as domain
+from webhooks.models import Endpoint, InboundDelivery
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test body
+# are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FREE_MAIL = r"@(gmail|yahoo|hotmail|outlook)\.com$"
+TIMEOUT_MS = 8000
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: Any, settings: Any) -> Iterator[Page]:
+    # The live server speaks plain HTTP.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    opened.on("dialog", on_dialog)
+    opened.dialogs = dialogs  # type: ignore[attr-defined]
+    yield opened
+    context.close()
+
+
+def log_in(page: Page, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def assert_csrf_everywhere(page: Page) -> None:
+    """Every POST form carries the CSRF input, and htmx requests the header from <body>."""
+    hx_headers = page.locator("body").get_attribute("hx-headers") or "{}"
+    assert json.loads(hx_headers)["X-CSRFToken"]
+    forms = page.locator("form[method=post]")
+    for index in range(forms.count()):
+        assert forms.nth(index).locator("input[name=csrfmiddlewaretoken]").count() == 1
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def settled(page: Page) -> None:
+    """Wait until htmx has swapped and wired up new content (it does so after a short delay)."""
+    page.wait_for_function(
+        "() => !document.querySelector("
+        "'.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+
+
+def choose_trigger(page: Page, key: str) -> None:
+    page.get_by_label("Trigger", exact=True).select_option(key)
+    expect(page.locator("#payload-fields-of-" + key)).to_be_attached()
+    settled(page)
+
+
+def add_step(page: Page, prefix: str, action: str) -> None:
+    page.locator("#add-step").click()
+    expect(page.locator(f"#{prefix}-action")).to_be_attached()
+    settled(page)
+    page.locator(f"#{prefix}-action").select_option(action)
+    expect(page.locator(f"#{prefix}[data-action={action}]")).to_be_attached()
+    settled(page)
+
+
+def choose_binding(page: Page, input_prefix: str, kind: str, element: str) -> None:
+    page.locator(f"#{input_prefix}-kind").select_option(kind)
+    expect(page.locator(f"{element}#{input_prefix}-value")).to_be_attached()
+    settled(page)
+
+
+def save(page: Page) -> None:
+    page.get_by_role("button", name="Save rule").click()
+
+
+# --- the builder -----------------------------------------------------------------------------
+
+
+def test_marketer_builds_scenario_3_by_clicking_and_it_is_listed_enabled(page, marketer, workspace):
+    # given a journey to enroll VIPs in
+    journey = domain.create_journey(workspace=workspace, name="VIP welcome", slug="vip-welcome")
+    log_in(page, "mia")
+    # when the marketer builds the rule by clicking and typing
+    page.get_by_role("link", name="Rules", exact=True).click()
+    page.get_by_role("link", name="New rule").click()
+    assert_csrf_everywhere(page)
+    page.get_by_label("Rule name").fill("VIP welcome")
+    choose_trigger(page, "customer_tagged")
+    expect(page.locator(".payload-fields")).to_contain_text("tag")
+    page.locator("#trigger-config-tag").fill("vip")
+    add_step(page, "step-0", "enroll_journey")
+    expect(page.locator("#step-0-in-customer_id-value")).to_have_value("customer_id")
+    page.locator("#step-0-in-journey_id-value").select_option(label=f"VIP welcome (#{journey.pk})")
+    # then the sentence follows the rule as it is built
+    expect(page.locator("#rule-sentence")).to_contain_text("enroll in journey")
+    expect(page.locator("#rule-sentence")).to_contain_text('tag "vip"')
+    screenshot(page, "rule-builder")
+    # when saved
+    save(page)
+    expect(page.locator("h1")).to_have_text("VIP welcome")
+    page.get_by_role("link", name="Rules", exact=True).click()
+    # then the rule is listed, switched on
+    row = page.locator("tr.rule-row", has_text="VIP welcome")
+    expect(row).to_contain_text("On")
+    expect(row).to_contain_text("When 'Customer tagged'")
+    rule = Rule.objects.get()
+    assert rule.is_enabled
+    assert rule.definition["steps"][0]["inputs"] == {
+        "customer_id": {"ref": "customer_id"},
+        "journey_id": {"literal": journey.pk},
+    }
+    assert rule.definition["trigger"]["config"] == {"tag": "vip"}
+
+
+def test_update_price_on_customer_created_is_refused_next_to_the_step_then_fixed(page, marketer):
+    log_in(page, "mia")
+    page.goto("/rules/new/")
+    page.get_by_label("Rule name").fill("Reprice")
+    choose_trigger(page, "customer_created")
+    add_step(page, "step-0", "update_price")
+    page.locator("#step-0-in-price-value").fill("9.99 EUR")
+    # when saved on a trigger that carries no product
+    save(page)
+    # then the checker's message stands next to the product input, and nothing is saved
+    product = page.locator("#step-0-in-product_id")
+    expect(product).to_contain_text("'Customer created' does not carry one")
+    expect(page.locator("#step-0-in-product_id-value")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#problem-summary")).to_contain_text("Nothing was saved")
+    assert Rule.objects.count() == 0
+    # when the trigger becomes product_updated and product_id is bound to its field
+    choose_trigger(page, "product_updated")
+    choose_binding(page, "step-0-in-product_id", "ref", "select")
+    page.locator("#step-0-in-product_id-value").select_option("product_id")
+    save(page)
+    # then the product is found; the checker still refuses a price update on every product
+    # update, because each price update is itself a product update (a loop of one rule)
+    expect(page.locator("#steps-errors")).to_contain_text("This rule would loop: Reprice")
+    expect(page.locator("#step-0-in-product_id .field-errors")).to_have_count(0)
+    assert Rule.objects.count() == 0
+    # when the trigger is one that carries a product and is not caused by a price update
+    choose_trigger(page, "product_sold_out")
+    save(page)
+    # then it saves
+    expect(page.locator("h1")).to_have_text("Reprice")
+    rule = Rule.objects.get()
+    assert rule.trigger_key == "product_sold_out"
+    assert rule.definition["steps"][0]["inputs"]["product_id"] == {"ref": "product_id"}
+    assert rule.definition["steps"][0]["inputs"]["price"] == {
+        "literal": {"amount": "9.99", "currency": "EUR"}
+    }
+
+
+def test_a_typo_in_a_template_gets_the_did_you_mean_hint(page, marketer):
+    log_in(page, "mia")
+    page.goto("/rules/new/")
+    page.get_by_label("Rule name").fill("Hello Slack")
+    choose_trigger(page, "customer_created")
+    add_step(page, "step-0", "post_to_slack")
+    page.locator("#step-0-in-channel-value").fill("#sales")
+    choose_binding(page, "step-0-in-text", "template", "input")
+    page.locator("#step-0-in-text-value").fill("Stage: {{ customer.lifecycelStage }}")
+    save(page)
+    text_input = page.locator("#step-0-in-text")
+    expect(text_input).to_contain_text("There is no field 'lifecycelStage'")
+    expect(text_input).to_contain_text("Did you mean customer.lifecycle_stage?")
+    assert Rule.objects.count() == 0
+
+
+def test_a_loop_between_two_rules_names_them_and_saves_nothing(page, marketer, workspace):
+    # given rule A: a customer tagged "b" gets tagged "a"
+    services.save_rule(
+        workspace=workspace,
+        author=None,
+        name="Tag A",
+        definition={
+            "trigger": {"key": "customer_tagged", "config": {"tag": "b"}},
+            "steps": [
+                {
+                    "id": "tag_a",
+                    "action": "tag",
+                    "inputs": {"customer_id": {"ref": "customer_id"}, "tag": {"literal": "a"}},
+                }
+            ],
+        },
+        is_enabled=True,
+    )
+    log_in(page, "mia")
+    page.goto("/rules/new/")
+    # when rule B tags "b" whenever a customer is tagged "a"
+    page.get_by_label("Rule name").fill("Tag B")
+    choose_trigger(page, "customer_tagged")
+    page.locator("#trigger-config-tag").fill("a")
+    add_step(page, "step-0", "tag")
+    page.locator("#step-0-in-tag-value").fill("b")
+    save(page)
+    # then the loop is shown with the rules' names
+    expect(page.locator("#steps-errors")).to_contain_text("This rule would loop: Tag B → Tag A")
+    assert list(Rule.objects.values_list("name", flat=True)) == ["Tag A"]
+
+
+def test_dry_run_of_scenario_7_shows_the_branch_taken(page, marketer, workspace):
+    # given scenario 7, saved
+    journey = domain.create_journey(workspace=workspace, name="Trials", slug="trials")
+    rule = services.save_rule(
+        workspace=workspace,
+        author=None,
+        name="Free trial signups",
+        definition=_scenario_7(journey.pk),
+    )
+    log_in(page, "mia")
+    page.goto(f"/rules/{rule.pk}/")
+    cases = [("ceo@acme-industries.com", "otherwise", False), ("jane@gmail.com", "then", True)]
+    for email, branch, slack_skipped in cases:
+        # when dry-running a pasted signup
+        page.get_by_role("radio", name="JSON").check()
+        payload = {"customer_id": 7, "email": email, "source": "free_trial"}
+        page.get_by_label("Payload (JSON)").fill(json.dumps(payload))
+        page.get_by_role("button", name="Run dry run").click()
+        # then the trace shows the branch taken and what the Slack step would get
+        expect(page.locator("#trace-company .branch-taken")).to_contain_text(branch)
+        sales = page.locator("#trace-sales")
+        if slack_skipped:
+            expect(sales).to_contain_text("skipped")
+        else:
+            expect(sales).to_contain_text(f"New trial from {email}")
+    screenshot(page, "dry-run")
+    assert not journey.enrollments.exists()
+
+
+def _scenario_7(journey_id: int) -> dict[str, Any]:
+    return {
+        "trigger": {"key": "customer_created", "config": {}},
+        "conditions": [{"field": "source", "operator": "equals", "value": "free_trial"}],
+        "steps": [
+            {
+                "id": "sequence",
+                "action": "enroll_journey",
+                "inputs": {
+                    "customer_id": {"ref": "customer_id"},
+                    "journey_id": {"literal": journey_id},
+                },
+            },
+            {
+                "id": "company",
+                "action": "branch_by_condition",
+                "inputs": {},
+                "condition": [{"field": "email", "operator": "matches", "value": FREE_MAIL}],
+                "then": [],
+                "else": [
+                    {
+                        "id": "sales",
+                        "action": "post_to_slack",
+                        "inputs": {
+                            "channel": {"literal": "#sales"},
+                            "text": {"template": "New trial from {{ email }}"},
+                        },
+                    }
+                ],
+            },
+        ],
+    }
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def test_admin_creates_a_standard_webhooks_endpoint_and_sees_a_signed_delivery(
+    page, admin, live_server
+):
+    log_in(page, "ada")
+    page.get_by_role("link", name="Endpoints").click()
+    page.get_by_label("Name").fill("Signups")
+    page.get_by_label("Preset").select_option("standard_webhooks")
+    page.get_by_label("Declared fields (optional)").fill("email: email\nplan: string")
+    page.get_by_role("button", name="Create endpoint").click()
+    # then the URL and the secret are on the page, the secret this once
+    expect(page.locator("#secret-once")).to_contain_text("only time")
+    url = page.get_by_role("textbox", name="Endpoint URL").input_value()
+    secret = page.get_by_role("textbox", name="Signing secret").input_value()
+    assert url.startswith(live_server.url + "/hooks/")
+    assert secret.startswith("whsec_")
+    assert_csrf_everywhere(page)
+    # when a sender posts an event signed by the standardwebhooks package
+    body = json.dumps({"type": "signup", "email": "jane@example.com", "plan": "pro"})
+    msg_id = "msg_browser_1"
+    from datetime import UTC, datetime
+
+    now = datetime.now(tz=UTC)
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id=msg_id, timestamp=now, data=body),
+    }
+    response = httpx.post(url, content=body, headers=headers, timeout=5)
+    assert response.status_code == 202, response.text
+    # then the delivery appears in the endpoint's list (polled every 5 s)
+    rows = page.locator("#delivery-rows")
+    expect(rows).to_contain_text("202", timeout=9000)
+    expect(rows).to_contain_text(msg_id)
+    screenshot(page, "endpoint")
+    # and the page never shows the secret again
+    page.get_by_role("link", name="All endpoints").click()
+    page.get_by_role("link", name="Signups").click()
+    expect(page.locator("#secret-once")).to_have_count(0)
+    assert secret not in page.content()
+    endpoint = Endpoint.objects.get()
+    assert InboundDelivery.objects.get(endpoint=endpoint).status_code == 202
+
+
+# --- auditor, escaping -----------------------------------------------------------------------
+
+
+def test_an_auditor_sees_every_page_and_nothing_to_change(page, auditor, workspace):
+    # given a rule whose name is markup, and an endpoint
+    rule = services.save_rule(
+        workspace=workspace,
+        author=None,
+        name="<script>alert(1)</script>",
+        definition={
+            "trigger": {"key": "customer_created", "config": {}},
+            "steps": [
+                {
+                    "id": "welcome",
+                    "action": "tag",
+                    "inputs": {"customer_id": {"ref": "customer_id"}, "tag": {"literal": "new"}},
+                }
+            ],
+        },
+    )
+    from webhooks.services import create_endpoint
+
+    endpoint = create_endpoint(
+        workspace=workspace, name="Signups", preset="standard_webhooks"
+    ).endpoint
+    log_in(page, "aud")
+    pages = [
+        "/rules/",
+        f"/rules/{rule.pk}/",
+        "/endpoints/",
+        f"/endpoints/{endpoint.pk}/",
+        "/activity/",
+        "/catalog/",
+    ]
+    for path in pages:
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == 200, path
+        # then nothing in the page can change anything ("Copy" and filter buttons only read)
+        changers = page.evaluate(
+            """() => [...document.querySelectorAll(
+                'main button:not([type=button]), main input[type=submit], main [hx-post]')]
+              .filter(el => (el.closest('form')?.method || 'post') !== 'get')
+              .map(el => el.textContent.trim())"""
+        )
+        assert changers == [], path
+        assert page.locator("main form[method=post]").count() == 0, path
+        assert_csrf_everywhere(page)
+    # the rule's name is shown as text, never run
+    page.goto("/rules/")
+    expect(page.get_by_role("link", name="<script>alert(1)</script>")).to_be_visible()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.content()
+    assert page.dialogs == []
+    # and posting to a change URL anyway answers 403
+    token = json.loads(page.locator("body").get_attribute("hx-headers") or "{}")["X-CSRFToken"]
+    for url in (f"/rules/{rule.pk}/toggle/", f"/endpoints/{endpoint.pk}/rotate/"):
+        answer = page.request.post(url, headers={"X-CSRFToken": token})
+        assert answer.status == 403, url
+        assert "CSRF" not in answer.text()
+    rule.refresh_from_db()
+    assert not rule.is_enabled
+    assert endpoint.secrets.count() == 1
