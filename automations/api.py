@@ -1,4 +1,4 @@
-"""``/api/v1/rules/``: rules CRUD through the checker, versions, rollback, enable, dry-run."""
+"""``/api/v1/rules/``: rules CRUD through the checker, versions, rollback, enable, resume..."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from accounts.access import MARKETER_AREA
 from accounts.api import WorkspaceScopedMixin
 from automations import services
+from automations.engine import limits
 from automations.models import Rule, RuleVersion
 from automations.triggers.schedule import remove_rule_schedule
 from automations.versions import diff_definitions
@@ -25,12 +26,28 @@ from catalog.models import Event
 from webhooks import api as webhooks_api
 from webhooks.models import Endpoint
 
+LIMIT_FIELDS = ("rate_limit_per_minute", "breaker_threshold", "breaker_failure_ratio")
+
 
 class RuleSerializer(serializers.ModelSerializer[Rule]):
-    """A rule with its definition (see ``automations.draft``) and generated sentence."""
+    """A rule with its definition (see ``automations.draft``), sentence and blast-radius limits.
+
+    The limits (``rate_limit_per_minute``, ``breaker_threshold``, ``breaker_failure_ratio``;
+    null switches one off) are settings of the rule, not part of its versioned definition.
+    ``paused_at`` and ``paused_reason`` say whether Typewire paused it (``.../resume/`` lifts it).
+    """
 
     definition = serializers.JSONField()
     owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    rate_limit_per_minute = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, allow_null=True, required=False
+    )
+    breaker_threshold = serializers.IntegerField(
+        min_value=1, max_value=10_000, allow_null=True, required=False
+    )
+    breaker_failure_ratio = serializers.FloatField(
+        min_value=0.01, max_value=1.0, allow_null=True, required=False
+    )
 
     class Meta:
         model = Rule
@@ -45,6 +62,10 @@ class RuleSerializer(serializers.ModelSerializer[Rule]):
             "version",
             "owner",
             "disabled_reason",
+            *LIMIT_FIELDS,
+            "paused_at",
+            "paused_reason",
+            "resumed_at",
             "created_at",
             "updated_at",
         ]
@@ -55,6 +76,9 @@ class RuleSerializer(serializers.ModelSerializer[Rule]):
             "version",
             "owner",
             "disabled_reason",
+            "paused_at",
+            "paused_reason",
+            "resumed_at",
             "created_at",
             "updated_at",
         ]
@@ -94,6 +118,16 @@ def _invalid(exc: services.RuleInvalid) -> ValidationError:
     return ValidationError({"error": "rule_invalid", "problems": exc.as_list()})
 
 
+def _save_limits(rule: Rule, data: dict[str, Any]) -> None:
+    """Store the limits given in ``data`` (the others stay as they are)."""
+    given = {name: data[name] for name in LIMIT_FIELDS if name in data}
+    if not given:
+        return
+    for name, value in given.items():
+        setattr(rule, name, value)
+    rule.save(update_fields=[*given, "updated_at"])
+
+
 class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
     """Rules of the workspace. Every save runs the checker; a failing rule answers 400."""
 
@@ -105,16 +139,19 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
         """Check and save a new rule (version 1)."""
         data = serializer.validated_data
         try:
-            serializer.instance = services.save_rule(
-                workspace=self.request.workspace,
-                author=self.request.user,
-                name=data["name"],
-                description=data.get("description", ""),
-                definition=data["definition"],
-                is_enabled=data.get("is_enabled", False),
-            )
+            with transaction.atomic():
+                rule = services.save_rule(
+                    workspace=self.request.workspace,
+                    author=self.request.user,
+                    name=data["name"],
+                    description=data.get("description", ""),
+                    definition=data["definition"],
+                    is_enabled=data.get("is_enabled", False),
+                )
+                _save_limits(rule, data)
         except services.RuleInvalid as exc:
             raise _invalid(exc) from exc
+        serializer.instance = rule
 
     def perform_destroy(self, instance: Rule) -> None:
         """Delete the rule and its schedule (cron rules) together."""
@@ -123,21 +160,31 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
             instance.delete()
 
     def perform_update(self, serializer: serializers.BaseSerializer[Rule]) -> None:
-        """Check and save a new version of the rule."""
+        """Check and save a new version of the rule (changing only its limits makes no version)."""
         rule = self.get_object()
         data = serializer.validated_data
+        if data and set(data) <= set(LIMIT_FIELDS):
+            # Limits are settings, not part of the definition: no new version for them alone.
+            with transaction.atomic():
+                locked = Rule.objects.select_for_update().get(pk=rule.pk)
+                _save_limits(locked, data)
+            serializer.instance = locked
+            return
         try:
-            serializer.instance = services.save_rule(
-                workspace=self.request.workspace,
-                author=self.request.user,
-                name=data.get("name", rule.name),
-                description=data.get("description", rule.description),
-                definition=data.get("definition", rule.definition),
-                is_enabled=data.get("is_enabled"),
-                rule=rule,
-            )
+            with transaction.atomic():
+                saved = services.save_rule(
+                    workspace=self.request.workspace,
+                    author=self.request.user,
+                    name=data.get("name", rule.name),
+                    description=data.get("description", rule.description),
+                    definition=data.get("definition", rule.definition),
+                    is_enabled=data.get("is_enabled"),
+                    rule=rule,
+                )
+                _save_limits(saved, data)
         except services.RuleInvalid as exc:
             raise _invalid(exc) from exc
+        serializer.instance = saved
 
     @extend_schema(responses=RuleVersionSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -190,6 +237,15 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
         """Switch the rule off."""
         rule = services.set_enabled(rule=self.get_object(), enabled=False)
         return Response(RuleSerializer(rule).data)
+
+    @extend_schema(request=None, responses=RuleSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        """Lift a pause (breaker or spike) and run the held executions (within the rate cap)."""
+        result = limits.resume_rule(rule=self.get_object())
+        body = dict(RuleSerializer(result.rule).data)
+        body["released"] = len(result.released)
+        return Response(body)
 
     @extend_schema(request=BacktestSerializer)
     @action(detail=True, methods=["post"])

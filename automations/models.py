@@ -30,11 +30,20 @@ class Rule(models.Model):
     version = models.PositiveIntegerField(default=1)
     # Why the rule was switched off by Typewire rather than by a person (a vocabulary change).
     disabled_reason = models.CharField(max_length=500, blank=True)
+    # Blast-radius limits (``automations.engine.limits``); None switches each one off.
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    breaker_threshold = models.PositiveIntegerField(null=True, blank=True)
+    breaker_failure_ratio = models.FloatField(null=True, blank=True)
+    # A paused rule still matches events, but their executions are held until it is resumed.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(max_length=500, blank=True)
+    # The breaker and the spike check count from here: a resume gives the rule a fresh start.
+    resumed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        """Dispatch reads the enabled rules of one trigger in one workspace."""
+        """Dispatch reads the enabled rules of one trigger; limits are positive when set."""
 
         ordering = ["name", "id"]
         indexes = [
@@ -44,9 +53,29 @@ class Rule(models.Model):
                 name="rule_enabled_trigger_idx",
             ),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate_limit_per_minute__isnull=True) | Q(rate_limit_per_minute__gte=1),
+                name="rule_rate_limit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(breaker_threshold__isnull=True) | Q(breaker_threshold__gte=1),
+                name="rule_breaker_threshold_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(breaker_failure_ratio__isnull=True)
+                | Q(breaker_failure_ratio__gt=0, breaker_failure_ratio__lte=1),
+                name="rule_breaker_ratio_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_paused(self) -> bool:
+        """Whether the rule is paused (its new executions are held until it is resumed)."""
+        return self.paused_at is not None
 
 
 class RuleVersion(models.Model):
@@ -110,6 +139,9 @@ class Execution(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it was let through to run: at creation, or when released from held. A rule's rate
+    # cap counts these per minute; a held execution has none yet.
+    admitted_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -150,6 +182,18 @@ class Execution(models.Model):
                 fields=["created_at"],
                 condition=Q(status="pending"),
                 name="execution_pending_idx",
+            ),
+            # The sweeper and a resume: held executions of a rule, oldest first.
+            models.Index(
+                fields=["rule", "created_at"],
+                condition=Q(status="held"),
+                name="execution_held_idx",
+            ),
+            # Dispatch under a rate cap: executions of a rule let through this minute.
+            models.Index(
+                fields=["rule", "admitted_at"],
+                condition=Q(admitted_at__isnull=False),
+                name="execution_admitted_idx",
             ),
         ]
 
@@ -267,13 +311,19 @@ class AlertStatus(models.TextChoices):
 
 
 class Alert(models.Model):
-    """A failure alert about one execution (dead-lettered, stopped as a loop), and its delivery.
+    """An alert about an execution (dead-lettered, looped) or a rule (paused), and its delivery.
 
-    Written in the transaction that settles the execution; ``automations.send_alert`` delivers it
-    to the rule's alert target (email, Slack or webhook) once that commits.
+    Written in the transaction that settles the execution (or pauses the rule);
+    ``automations.send_alert`` delivers it to its target (email, Slack or webhook) once that
+    commits. A rule alert (a spike) may have no execution; every new alert names its rule.
     """
 
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="alerts")
+    execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+    )
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+    )
     kind = models.CharField(max_length=20)
     target = models.CharField(max_length=2000)
     reason = models.CharField(max_length=20)
@@ -294,10 +344,15 @@ class Alert(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=AlertStatus.values), name="alert_status_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(execution__isnull=False) | Q(rule__isnull=False),
+                name="alert_about_something",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} alert about {self.execution_id} ({self.status})"
+        about = f"execution {self.execution_id}" if self.execution_id else f"rule {self.rule_id}"
+        return f"{self.kind} alert about {about} ({self.status})"
 
 
 from automations.trigger_models import *  # noqa: F403, E402

@@ -11,7 +11,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
-from automations.engine import alerts, dispatch, run, sweep
+from automations.engine import alerts, dispatch, limits, run, sweep
 
 
 @shared_task(
@@ -65,6 +65,18 @@ def send_alert(self: Task[Any, Any], alert_id: int) -> None:
 def sweep_executions(self: Task[Any, Any]) -> int:
     """Enqueue due waits and retries, expired leases and lost publishes; return the count."""
     return sweep.sweep().total
+
+
+@shared_task(
+    name="automations.check_rule_spikes",
+    queue=settings.QUEUE_PERIODIC,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+)
+def check_rule_spikes(self: Task[Any, Any]) -> int:
+    """Pause the rules firing far above their 7-day median per hour; return how many."""
+    return len(limits.check_spikes())
 
 
 # The trigger producers' tasks (schedules, metrics, anomalies, polls, backfill, reconciliation)

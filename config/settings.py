@@ -290,6 +290,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": env.float("TYPEWIRE_EXECUTION_SWEEP_EVERY_SECONDS", default=5.0),
         "options": {"queue": QUEUE_PERIODIC},
     },
+    # A rule firing far above its usual rate is paused and its owner told.
+    "automations.check-rule-spikes": {
+        "task": "automations.check_rule_spikes",
+        "schedule": 300.0,
+        "options": {"queue": QUEUE_PERIODIC},
+    },
     "automations.evaluate-metrics": {
         "task": "automations.evaluate_metrics",
         "schedule": 30.0,

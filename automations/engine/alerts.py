@@ -1,9 +1,10 @@
-"""Failure alerts: tell a rule's alert target that an execution was dead-lettered or looped.
+"""Alerts: tell a rule's alert target that an execution died or looped, or the rule was paused.
 
-:func:`send_alert` writes an :class:`Alert` row in the caller's transaction (the one that
-settles the execution) and queues ``automations.send_alert`` on the outbound queue once it
-commits; :func:`deliver_alert` (that task's body) sends it by email, to a Slack incoming webhook
-or to a webhook, and records the outcome on the row.
+:func:`send_alert` (and :func:`send_pause_alerts`) write :class:`Alert` rows in the caller's
+transaction (the one that settles the execution or pauses the rule) and queue
+``automations.send_alert`` on the outbound queue once it commits; :func:`deliver_alert` (that
+task's body) sends it by email, to a Slack incoming webhook or to a webhook, and records the
+outcome on the row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from automations.draft import AlertKind, parse_definition
 from automations.engine.queue import ALERT_TASK, enqueue_after_commit
-from automations.models import Alert, AlertStatus, Execution
+from automations.models import Alert, AlertStatus, Execution, Rule
 
 if TYPE_CHECKING:
     from automations.models import StepRun
@@ -34,6 +35,7 @@ class AlertReason(StrEnum):
 
     DEAD = "dead"
     LOOP = "loop"
+    PAUSED = "paused"
 
 
 class AlertNotDelivered(Exception):
@@ -95,6 +97,7 @@ def send_alert(
     subject, body = compose(execution, reason, step_run)
     alert = Alert.objects.create(
         execution=execution,
+        rule_id=execution.rule_id,
         kind=kind,
         target=target,
         reason=reason.value,
@@ -105,8 +108,79 @@ def send_alert(
     return alert
 
 
+def pause_targets(rule: Rule) -> list[tuple[str, str]]:
+    """Return who hears that ``rule`` was paused: its alert target and its owner, once each."""
+    targets: list[tuple[str, str]] = []
+    draft, _ = parse_definition(rule.definition, name=rule.name)
+    if draft.alert is not None:
+        targets.append((draft.alert.kind.value, draft.alert.target))
+    if rule.owner is not None and rule.owner.email:
+        owner = (AlertKind.EMAIL.value, rule.owner.email)
+        if owner not in targets:
+            targets.append(owner)
+    return targets
+
+
+def compose_pause(rule: Rule, reason: str, execution: Execution | None) -> tuple[str, str]:
+    """Return the subject and body of a pause alert: rule, sentence, why, and how to resume."""
+    subject = f"[Typewire] Rule '{rule.name}' paused"
+    lines = [
+        f"Rule: {rule.name} (#{rule.pk}, version {rule.version})",
+        f"What it does: {rule.sentence or '(no sentence)'}",
+        reason,
+    ]
+    if execution is not None:
+        lines.append(f"Last failed execution: {execution.pk}: {execution.error}")
+    lines.append(
+        "Events that match it meanwhile are kept: their executions are held, and run once "
+        f"someone resumes the rule (POST /api/v1/rules/{rule.pk}/resume/)."
+    )
+    return subject, "\n".join(lines)
+
+
+def send_pause_alerts(
+    rule: Rule, reason: str, *, execution: Execution | None = None
+) -> list[Alert]:
+    """Record alerts that ``rule`` was paused and send them once the current transaction commits.
+
+    One alert per target of :func:`pause_targets`; ``execution`` (the one that tripped the
+    breaker) is named when given. Returns the alerts (none, and a log line, without a target).
+    """
+    targets = pause_targets(rule)
+    if not targets:
+        logger.warning("rule %s paused, but it has no alert target nor owner", rule.pk)
+        return []
+    subject, body = compose_pause(rule, reason, execution)
+    alerts = [
+        Alert.objects.create(
+            execution=execution,
+            rule=rule,
+            kind=kind,
+            target=target,
+            reason=AlertReason.PAUSED.value,
+            subject=subject,
+            body=body,
+        )
+        for kind, target in targets
+    ]
+    for alert in alerts:
+        enqueue_after_commit(ALERT_TASK, alert.pk)
+    return alerts
+
+
 def _webhook_body(alert: Alert) -> dict[str, Any]:
     execution = alert.execution
+    if alert.reason == AlertReason.PAUSED or execution is None:
+        rule = alert.rule
+        assert rule is not None  # alert_about_something: a rule alert always names its rule
+        return {
+            "type": "typewire.rule.paused",
+            "reason": alert.reason,
+            "subject": alert.subject,
+            "text": alert.body,
+            "rule": {"id": rule.pk, "name": rule.name, "paused_reason": rule.paused_reason},
+            "execution": None if execution is None else {"id": execution.pk},
+        }
     return {
         "type": "typewire.execution.failed",
         "reason": alert.reason,
@@ -125,7 +199,7 @@ def deliver_alert(alert_id: int) -> bool:
     row and raises AlertNotDelivered, so the task can try again.
     """
     alert = (
-        Alert.objects.select_related("execution__rule", "execution__event")
+        Alert.objects.select_related("rule", "execution__rule", "execution__event")
         .filter(pk=alert_id)
         .first()
     )

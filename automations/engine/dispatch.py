@@ -3,17 +3,21 @@
 The event row is locked while it is matched, the executions are inserted under the
 (event, rule) unique constraint and the event is marked dispatched in the same transaction, so
 a redelivered or re-published dispatch of the same event creates nothing new and enqueues
-nothing twice.
+nothing twice. An execution of a paused rule, or of a rule over its rate cap, is created held
+and not enqueued (see ``automations.engine.limits``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 
+from automations.engine.limits import admit
 from automations.engine.queue import enqueue_run
 from automations.engine.scope import RuleBroken, compiled_rule
 from automations.matching import config_mismatch
@@ -27,12 +31,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class DispatchResult:
-    """What one dispatch did: the executions it created and why rules were left out."""
+    """What one dispatch did: executions enqueued and held, and why rules were left out."""
 
     event_id: str
     dispatched: bool
     execution_ids: list[int] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)
+    held_ids: list[int] = field(default_factory=list)
 
 
 def matches(rule: Rule, event: Event) -> str | None:
@@ -51,13 +56,15 @@ def matches(rule: Rule, event: Event) -> str | None:
     return None
 
 
-def dispatch_event(event_id: uuid.UUID | str) -> DispatchResult:
+def dispatch_event(event_id: uuid.UUID | str, *, now: dt.datetime | None = None) -> DispatchResult:
     """Match a pending event against the enabled rules of its trigger; create their executions.
 
     Returns what was done. An event that is no longer pending (already dispatched, stale,
     skipped) or does not exist is left alone: nothing is created or enqueued. Each new
-    execution records the rule's version and is enqueued after the commit.
+    execution records the rule's version and is enqueued after the commit, unless its rule is
+    paused or over its rate cap (``now`` says which minute): then it is created held.
     """
+    moment = now or timezone.now()
     with transaction.atomic():
         # The row lock serialises two dispatchers of one event; the loser finds it dispatched.
         event = (
@@ -85,6 +92,7 @@ def dispatch_event(event_id: uuid.UUID | str) -> DispatchResult:
                 matching.append(rule)
             else:
                 skipped[rule.pk] = why
+        admitted = admit(matching, now=moment)
         Execution.objects.bulk_create(
             [
                 Execution(
@@ -92,20 +100,26 @@ def dispatch_event(event_id: uuid.UUID | str) -> DispatchResult:
                     rule=rule,
                     rule_version=rule.version,
                     event=event,
+                    status=admitted[rule.pk],
+                    admitted_at=moment if admitted[rule.pk] == ExecutionStatus.PENDING else None,
                 )
                 for rule in matching
             ],
             ignore_conflicts=True,
         )
-        execution_ids = list(
-            Execution.objects.filter(
-                event=event, parent__isnull=True, status=ExecutionStatus.PENDING
-            )
-            .order_by("id")
-            .values_list("pk", flat=True)
-        )
+        created = Execution.objects.filter(
+            event=event,
+            parent__isnull=True,
+            status__in=[ExecutionStatus.PENDING, ExecutionStatus.HELD],
+        ).order_by("id")
+        execution_ids: list[int] = []
+        held_ids: list[int] = []
+        for execution_id, status in created.values_list("pk", "status"):
+            (held_ids if status == ExecutionStatus.HELD else execution_ids).append(execution_id)
         detail = f"{len(matching)} of {len(rules)} enabled rule(s) matched"
+        if held_ids:
+            detail += f", {len(held_ids)} held (paused or over the rate cap)"
         mark_event(event.pk, status=EventStatus.DISPATCHED, detail=detail)
         for execution_id in execution_ids:
             enqueue_run(execution_id)
-    return DispatchResult(str(event.pk), True, execution_ids, skipped)
+    return DispatchResult(str(event.pk), True, execution_ids, skipped, held_ids)

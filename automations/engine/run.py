@@ -11,7 +11,9 @@ number of workers:
 - an internal action's effect and its :class:`AppliedEffect` row commit in one transaction, so
   a step retried or redelivered after its effect was applied reuses the recorded output;
 - waits and retries are due times in the database (``resume_at``), resumed by the sweeper,
-  never Celery countdowns.
+  never Celery countdowns;
+- a dead-lettered execution may trip its rule's circuit breaker, which pauses the rule
+  (``automations.engine.limits``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from automations.engine.contract import (
     StepContext,
     StepError,
 )
+from automations.engine.limits import check_breaker
 from automations.engine.scope import CompiledRule, RuleBroken, compiled_for
 from automations.models import (
     AppliedEffect,
@@ -591,6 +594,8 @@ class _ExecutionRun:
         with transaction.atomic():
             self._settle(status, error=message, finished_at=timezone.now())
             send_alert(self.execution, reason, step_run=step_run)
+            if status == ExecutionStatus.DEAD:
+                check_breaker(self.execution)
         return status
 
     # -- payload and loops -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The execution sweeper: resume due waits and retries, re-queue work left behind.
+"""The execution sweeper: resume due waits and retries, re-queue work left behind, release held.
 
-Left behind by a dead worker (an expired lease) or a lost publish (a broker outage).
+Left behind by a dead worker (an expired lease) or a lost publish (a broker outage); held by a
+rate cap whose next minute has room, or by a pause that has been lifted.
 
 Run by ``automations.sweep_executions`` every few seconds. It only enqueues; the claim in
 ``automations.engine.run`` decides who runs what, so a duplicate message does nothing.
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from automations.engine.limits import release_all_held
 from automations.engine.queue import RUN_TASK, send_now
 from automations.models import Execution, ExecutionStatus
 
@@ -29,11 +31,12 @@ class SweepResult:
     resumed: int
     expired: int
     pending: int
+    released: int = 0
 
     @property
     def total(self) -> int:
         """Every execution enqueued."""
-        return self.resumed + self.expired + self.pending
+        return self.resumed + self.expired + self.pending + self.released
 
 
 def sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> SweepResult:
@@ -41,7 +44,9 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> S
 
     - waiting with ``resume_at`` passed (a wait step's end, a retry's next attempt);
     - running with ``lease_until`` passed (its worker died mid-step);
-    - pending for longer than ``TYPEWIRE_SWEEP_AFTER_SECONDS`` (the publish was lost).
+    - pending for longer than ``TYPEWIRE_SWEEP_AFTER_SECONDS`` (the publish was lost);
+    - held, of a rule that is not paused, as far as its rate cap lets this minute (these are
+      released to pending first, oldest first per rule, and enqueued once released).
 
     Oldest first, at most ``batch_size`` of each (``TYPEWIRE_SWEEP_BATCH_SIZE``).
     """
@@ -51,8 +56,11 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> S
     # Each query is served by a partial index (execution_waiting/running/pending_idx).
     due = Execution.objects.filter(status=ExecutionStatus.WAITING, resume_at__lte=moment)
     expired = Execution.objects.filter(status=ExecutionStatus.RUNNING, lease_until__lt=moment)
+    released = release_all_held(now=moment, limit=limit)
+    # Released executions are pending since their release, not since their creation.
     stale = Execution.objects.filter(
         Q(resume_at__isnull=True) | Q(resume_at__lte=moment),
+        Q(admitted_at__isnull=True) | Q(admitted_at__lt=moment - after),
         status=ExecutionStatus.PENDING,
         created_at__lt=moment - after,
     )
@@ -62,7 +70,7 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> S
         for execution_id in ids:
             send_now(RUN_TASK, execution_id)
         counts.append(len(ids))
-    result = SweepResult(*counts)
+    result = SweepResult(counts[0], counts[1], counts[2], released)
     if result.total:
         logger.info("execution sweeper enqueued %s", result)
     return result
