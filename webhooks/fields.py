@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from catalog.types import (
+    ENTITIES,
     BooleanType,
     DatetimeType,
     DateType,
@@ -31,6 +32,7 @@ from catalog.types import (
     MoneyType,
     ObjectType,
     PhoneType,
+    RefType,
     StringType,
     TextType,
     UrlType,
@@ -66,6 +68,8 @@ SCALAR_TYPES: dict[str, FieldType] = {
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _LIST_RE = re.compile(r"^list\((?P<item>.+)\)$")
+# A sender that knows Typewire's ids (from the entity API) can post them typed as references.
+_REF_RE = re.compile(r"^ref\((?P<entity>[a-z]+)\)$")
 MAX_FIELDS = 200
 
 
@@ -89,7 +93,9 @@ def parse_type(text: str) -> FieldType:
         return ObjectType(is_open=True)
     if match := _LIST_RE.match(name):
         return ListType(parse_type(match["item"]))
-    allowed = ", ".join([*SCALAR_TYPES, "object", "list(<type>)"])
+    if (match := _REF_RE.match(name)) and match["entity"] in ENTITIES:
+        return RefType(match["entity"])
+    allowed = ", ".join([*SCALAR_TYPES, "object", "list(<type>)", "ref(<entity>)"])
     raise ValueError(f'unknown type "{name}"; use one of {allowed}')
 
 
@@ -102,6 +108,8 @@ def type_name(field_type: FieldType) -> str:
         return f"list({type_name(field_type.item)})"
     if isinstance(field_type, ObjectType):
         return "object"
+    if isinstance(field_type, RefType):
+        return f"ref({field_type.entity})"
     if field_type.name in SCALAR_TYPES:
         return field_type.name
     raise ValueError(f"{field_type.label} cannot be declared on an endpoint")

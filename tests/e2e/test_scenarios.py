@@ -673,11 +673,10 @@ def test_scenario_5_an_app_install_webhook_sets_the_custom_field(
     hook, secret = make_endpoint(
         workspace,
         name="App installs",
-        declared_fields={"customer_id": "integer", "installed_at": "date"},
+        declared_fields={"customer_id": "ref(customer)", "installed_at": "date"},
     )
     customer = CustomerFactory.create(workspace=workspace)
-    # GAP: unchecked, see _unchecked_rule.
-    install = _unchecked_rule(
+    install = _rule(
         workspace,
         "App installed",
         "webhook_received",

@@ -14,12 +14,19 @@ from catalog.types import (
     IntegerType,
     ListType,
     ObjectType,
+    RefType,
     StringType,
     UrlType,
     ValidationError,
 )
 from webhooks.capture import infer_declaration, infer_fields, infer_type
-from webhooks.fields import DeclarationError, dump_declared, parse_declared, parse_type
+from webhooks.fields import (
+    DeclarationError,
+    dump_declared,
+    parse_declared,
+    parse_type,
+    type_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -117,16 +124,18 @@ def test_parse_declared_reports_every_bad_entry():
     # when
     with pytest.raises(DeclarationError) as caught:
         parse_declared(
-            {"ok": "string", "bad type": "string", "x": "emial", "y": 3, "z": "ref(order)"}
+            {"ok": "string", "bad type": "string", "x": "emial", "y": 3, "z": "ref(invoice)"}
         )
     # then
     assert set(caught.value.errors) == {"bad type", "x", "y", "z"}
     assert caught.value.errors["x"].startswith('unknown type "emial"')
 
 
-def test_parse_type_rejects_refs():
+def test_parse_type_accepts_refs_to_typewire_entities_only():
+    assert parse_type("ref(customer)") == RefType("customer")
+    assert type_name(parse_type("ref(order)")) == "ref(order)"
     with pytest.raises(ValueError, match="unknown type"):
-        parse_type("ref(customer)")
+        parse_type("ref(invoice)")
 
 
 def test_declared_fields_are_enforced_by_the_trigger():
