@@ -1,10 +1,10 @@
-"""URLs of the rule pages and the Activity page."""
+"""URLs of the rule pages, the Activity pages (executions, deliveries) and the dashboard."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from automations import views
+from automations import views, views_activity
 
 app_name = "automations"
 urlpatterns = [
@@ -23,7 +23,18 @@ urlpatterns = [
         name="rule-rollback",
     ),
     path("rules/<int:rule_id>/dry-run/", views.rule_dry_run, name="rule-dry-run"),
-    path("activity/", views.activity, name="activity"),
+    path("activity/", views_activity.activity, name="activity"),
+    path(
+        "executions/<int:execution_id>/",
+        views_activity.execution_detail,
+        name="execution-detail",
+    ),
+    path(
+        "executions/<int:execution_id>/replay/",
+        views_activity.execution_replay,
+        name="execution-replay",
+    ),
+    path("dashboard/", views_activity.dashboard, name="dashboard"),
     # The rules side guards changes of an endpoint's declared fields (see the view).
     path("endpoints/<int:endpoint_id>/fields/", views.endpoint_fields, name="endpoint-fields"),
 ]

@@ -1,6 +1,7 @@
-"""Rule pages: list, builder, detail (versions, dry-run), enable, duplicate, delete; Activity.
+"""Rule pages: list, builder, detail (versions, dry-run), enable, duplicate, delete.
 
-Every change goes through ``automations.services`` (the checker decides what is saved). Views
+Every change goes through ``automations.services`` (the checker decides what is saved). The
+Activity pages and the dashboard live in ``automations.views_activity``. Views
 that answer htmx requests with a partial of the same page template vary on ``HX-Request``.
 """
 
@@ -10,7 +11,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +20,6 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.access import ADMIN_AREA, MARKETER_AREA, WorkspaceRequest, workspace_view
-from accounts.models import Role
 from automations import builder, services
 from automations.builder import BuilderState
 from automations.forms import DryRunForm, RuleBuilder, state_for_rule, state_from_json
@@ -30,7 +29,6 @@ from catalog.models import Event
 from catalog.registry import registry
 from webhooks import services as webhook_services
 from webhooks.forms import DeclaredFieldsForm
-from webhooks.models import Endpoint, InboundDelivery
 from webhooks.views_ui import detail_context, get_endpoint
 
 PAGE_SIZE = 25
@@ -330,58 +328,6 @@ def rule_dry_run(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
         can_change=can_change_rules(request),
     )
     return render(request, template, context)
-
-
-@require_GET
-@workspace_view(MARKETER_AREA)
-def activity(request: WorkspaceRequest) -> HttpResponse:
-    """Inbound deliveries, filterable by endpoint and status, newest first, paginated.
-
-    The delivery log belongs to the admin area: marketers see that it exists, not its rows.
-    """
-    role = request.membership.role
-    can_see_deliveries = role in (Role.ADMIN, Role.AUDITOR)
-    endpoints = Endpoint.objects.filter(workspace=request.workspace).order_by("name")
-    deliveries = InboundDelivery.objects.filter(workspace=request.workspace).select_related(
-        "endpoint"
-    )
-    endpoint_filter = request.GET.get("endpoint", "")
-    status_filter = request.GET.get("status", "")
-    if endpoint_filter.isdigit():
-        deliveries = deliveries.filter(endpoint_id=int(endpoint_filter))
-    if status_filter == "accepted":
-        deliveries = deliveries.filter(status_code__lt=300)
-    elif status_filter == "rejected":
-        deliveries = deliveries.filter(status_code__gte=400)
-    elif status_filter == "duplicate":
-        deliveries = deliveries.filter(is_duplicate=True)
-    elif status_filter.isdigit():
-        deliveries = deliveries.filter(status_code=int(status_filter))
-    page = Paginator(deliveries.order_by("-received_at", "-id"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "automations/activity.html",
-        {
-            "can_see_deliveries": can_see_deliveries,
-            "page": page,
-            "endpoints": endpoints,
-            "endpoint_filter": endpoint_filter,
-            "status_filter": status_filter,
-            "query": query.urlencode(),
-            "statuses": [
-                ("", "Any status"),
-                ("accepted", "Accepted (2xx)"),
-                ("rejected", "Rejected (4xx/5xx)"),
-                ("duplicate", "Duplicates"),
-                ("401", "401 bad signature"),
-                ("422", "422 payload does not fit"),
-            ],
-        },
-    )
 
 
 @require_POST

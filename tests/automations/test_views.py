@@ -378,8 +378,9 @@ def test_activity_filters_deliveries_by_status(admin, endpoint):
     client.post(f"/endpoints/{endpoint.pk}/test-event/")
     client.post(f"/hooks/{endpoint.token}", data=b"{}", content_type="application/json")
     assert InboundDelivery.objects.count() == 2
-    accepted = client.get("/activity/", {"status": "accepted"}).content.decode()
-    rejected = client.get("/activity/", {"status": "rejected"}).content.decode()
+    tab = {"tab": "deliveries"}
+    accepted = client.get("/activity/", {**tab, "status": "accepted"}).content.decode()
+    rejected = client.get("/activity/", {**tab, "status": "rejected"}).content.decode()
     assert accepted.count('<tr class="delivery ok">') == 1
     assert 'class="delivery bad"' not in accepted
     assert rejected.count('<tr class="delivery bad">') == 1

@@ -16,12 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
+from kombu import Connection
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from rest_framework.authtoken.models import Token
 from standardwebhooks.webhooks import Webhook
 
 from automations import services
-from automations.models import Rule
+from automations.models import Execution, ExecutionStatus, Rule
 from catalog.domain import services as domain
+from tests.automations.engine.conftest import drain, emit, make_due, make_rule, step
+from tests.automations.http.conftest import LocalServer, Reply
+from tests.workers import QUEUES, celery_worker, wait_for
 from webhooks.models import Endpoint, InboundDelivery
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test body
@@ -31,6 +37,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -91,9 +98,18 @@ def assert_csrf_everywhere(page: Page) -> None:
         assert forms.nth(index).locator("input[name=csrfmiddlewaretoken]").count() == 1
 
 
-def screenshot(page: Page, name: str) -> None:
+def screenshot(page: Page, name: str, *, docs: bool = False) -> None:
+    """Save a full-page screenshot as an artifact.
+
+    With ``docs`` and ``TYPEWIRE_UPDATE_DOC_SCREENSHOTS=1`` it also refreshes the README's copy
+    in docs/screenshots/ (off by default, so a test run leaves the work tree clean).
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if docs and os.environ.get("TYPEWIRE_UPDATE_DOC_SCREENSHOTS") == "1":
+        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOC_SCREENSHOTS / path.name)
 
 
 def settled(page: Page) -> None:
@@ -132,11 +148,8 @@ def save(page: Page) -> None:
 # --- the builder -----------------------------------------------------------------------------
 
 
-def test_marketer_builds_scenario_3_by_clicking_and_it_is_listed_enabled(page, marketer, workspace):
-    # given a journey to enroll VIPs in
-    journey = domain.create_journey(workspace=workspace, name="VIP welcome", slug="vip-welcome")
-    log_in(page, "mia")
-    # when the marketer builds the rule by clicking and typing
+def build_scenario_3(page: Page, journey_pk: int) -> None:
+    """Build scenario 3 (customer tagged vip → enroll in the journey) by clicking and typing."""
     page.get_by_role("link", name="Rules", exact=True).click()
     page.get_by_role("link", name="New rule").click()
     assert_csrf_everywhere(page)
@@ -146,10 +159,18 @@ def test_marketer_builds_scenario_3_by_clicking_and_it_is_listed_enabled(page, m
     page.locator("#trigger-config-tag").fill("vip")
     add_step(page, "step-0", "enroll_journey")
     expect(page.locator("#step-0-in-customer_id-value")).to_have_value("customer_id")
-    page.locator("#step-0-in-journey_id-value").select_option(label=f"VIP welcome (#{journey.pk})")
-    # then the sentence follows the rule as it is built
+    page.locator("#step-0-in-journey_id-value").select_option(label=f"VIP welcome (#{journey_pk})")
+    # the sentence follows the rule as it is built
     expect(page.locator("#rule-sentence")).to_contain_text("enroll in journey")
     expect(page.locator("#rule-sentence")).to_contain_text('tag "vip"')
+
+
+def test_marketer_builds_scenario_3_by_clicking_and_it_is_listed_enabled(page, marketer, workspace):
+    # given a journey to enroll VIPs in
+    journey = domain.create_journey(workspace=workspace, name="VIP welcome", slug="vip-welcome")
+    log_in(page, "mia")
+    # when the marketer builds the rule by clicking and typing
+    build_scenario_3(page, journey.pk)
     screenshot(page, "rule-builder")
     # when saved
     save(page)
@@ -396,6 +417,9 @@ def test_an_auditor_sees_every_page_and_nothing_to_change(page, auditor, workspa
         "/endpoints/",
         f"/endpoints/{endpoint.pk}/",
         "/activity/",
+        "/activity/?tab=deliveries",
+        "/activity/?tab=changes",
+        "/dashboard/",
         "/catalog/",
     ]
     for path in pages:
@@ -426,3 +450,132 @@ def test_an_auditor_sees_every_page_and_nothing_to_change(page, auditor, workspa
     rule.refresh_from_db()
     assert not rule.is_enabled
     assert endpoint.secrets.count() == 1
+
+
+# --- activity, replay and the dashboard -----------------------------------------------------
+
+
+def purge_queues() -> None:
+    """Empty the broker's queues: messages of earlier tests name rows that no longer exist."""
+    with Connection(django_settings.CELERY_BROKER_URL) as conn:
+        for queue in QUEUES.split(","):
+            conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
+
+
+def open_execution_when(page: Page, execution_id: int, status: str, timeout: float = 30) -> None:
+    """Reload the execution's page until its status badge says ``status``."""
+
+    def shown() -> bool:
+        page.goto(f"/executions/{execution_id}/")
+        return page.locator(".page-head .badge").inner_text() == status
+
+    wait_for(shown, timeout, interval=0.5)
+
+
+def test_scenario_3_runs_on_a_real_worker_and_shows_on_activity_and_dashboard(
+    page, marketer, workspace, live_server
+):
+    # given a journey, a customer, and a worker on the live server's database
+    purge_queues()
+    journey = domain.create_journey(workspace=workspace, name="VIP welcome", slug="vip-welcome")
+    customer = domain.create_customer(workspace=workspace, email="vera@example.com")
+    token = Token.objects.create(user=marketer)
+    with celery_worker(name=f"browser-{os.getpid()}"):
+        log_in(page, "mia")
+        # when the marketer builds scenario 3 by clicking, saves, and the customer is tagged
+        build_scenario_3(page, journey.pk)
+        save(page)
+        expect(page.locator("h1")).to_have_text("VIP welcome")
+        answer = httpx.post(
+            f"{live_server.url}/api/v1/customers/{customer.pk}/tags/",
+            json={"tag": "vip"},
+            headers={"Authorization": f"Token {token.key}"},
+            timeout=5,
+        )
+        assert answer.status_code == 201, answer.text
+        # then the execution appears on the Activity page as succeeded
+        page.get_by_role("link", name="Activity", exact=True).click()
+        row = page.locator("tr.execution", has_text="VIP welcome")
+
+        def succeeded() -> bool:
+            page.reload()
+            return row.count() == 1 and "succeeded" in row.inner_text()
+
+        wait_for(succeeded, 30, interval=0.5)
+    assert journey.enrollments.filter(customer=customer).exists()
+    # and its page shows the event and the step
+    row.get_by_role("link").first.click()
+    expect(page.locator("#event-payload")).to_contain_text('"tag": "vip"')
+    expect(page.locator(".timeline")).to_contain_text("enroll_journey")
+    # and the dashboard shows the arrivals and the outcome
+    page.get_by_role("link", name="Dashboard").click()
+    arrivals = page.locator("#chart-arrivals")
+    expect(arrivals.locator("rect.bar")).not_to_have_count(0)
+    assert int(arrivals.get_attribute("data-total") or 0) >= 2
+    outcomes = page.locator("#chart-outcomes")
+    assert int(outcomes.get_attribute("data-total") or 0) >= 1
+    expect(outcomes.locator("rect.outcome-succeeded")).to_have_count(1)
+    expect(page.locator("#dashboard-panels")).to_have_attribute("hx-trigger", "every 10s")
+    screenshot(page, "dashboard", docs=True)
+
+
+def test_an_admin_replays_a_dead_execution_after_the_server_is_fixed(
+    page, admin, workspace, settings
+):
+    # given a rule sending a webhook to a local server that answers 500, two attempts allowed
+    settings.TYPEWIRE_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.TYPEWIRE_MAX_ATTEMPTS = 2
+    settings.TYPEWIRE_RETRY_BASE_SECONDS = 0.05
+    server = LocalServer()
+    server.default = Reply(500, "down for maintenance")
+    server.start()
+    try:
+        url = f"{server.url}/hook"
+        make_rule(
+            workspace,
+            "Sync warehouse",
+            "customer_created",
+            [step("sync", "fire_webhook", url=url, body={"hello": "world"})],
+        )
+        customer = domain.create_customer(workspace=workspace, email="wes@example.com")
+        event = emit(
+            workspace,
+            "customer_created",
+            {"customer_id": customer.pk, "email": customer.email, "source": "web"},
+        )
+        # the engine runs in-process: the first try fails, the retry fails, it is dead-lettered
+        drain()
+        execution = Execution.objects.get(event=event)
+        for _ in range(5):
+            if Execution.objects.get(pk=execution.pk).status == ExecutionStatus.DEAD:
+                break
+            make_due(execution)
+            drain()
+        execution.refresh_from_db()
+        assert execution.status == ExecutionStatus.DEAD
+        # when the admin finds it on the Activity page
+        log_in(page, "ada")
+        page.get_by_role("link", name="Activity", exact=True).click()
+        page.get_by_label("Status").select_option("dead")
+        page.get_by_role("button", name="Filter").click()
+        page.locator(f"#execution-{execution.pk}").get_by_role("link").first.click()
+        # then the timeline shows both attempts with the server's answer
+        attempts = page.locator("tr.attempt")
+        expect(attempts).to_have_count(2)
+        expect(attempts.first).to_contain_text(f"POST {url}")
+        expect(attempts.first).to_contain_text("500")
+        expect(page.locator("#execution-error")).to_contain_text("fire_webhook")
+        assert_csrf_everywhere(page)
+        screenshot(page, "execution", docs=True)
+        # when the server is fixed and the admin replays it
+        server.default = Reply(200, {"ok": True})
+        page.get_by_role("button", name="Replay from the failed step").click()
+        expect(page.locator(".messages")).to_contain_text("is replaying from its failed step")
+        expect(page.get_by_role("button", name="Replay from the failed step")).to_have_count(0)
+        drain()
+        # then it ends succeeded, with a third attempt that got 200
+        open_execution_when(page, execution.pk, "succeeded")
+        expect(attempts).to_have_count(3)
+        expect(attempts.last).to_contain_text("200")
+    finally:
+        server.stop()
