@@ -98,7 +98,8 @@ class MemberSerializer(serializers.ModelSerializer[Membership]):
     """A member of the workspace: username, e-mail and role (only the role can change)."""
 
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
+    # Django's User.email may be blank (createsuperuser, SSO): not always a valid address.
+    email = serializers.CharField(source="user.email", read_only=True)
 
     class Meta:
         model = Membership

@@ -17,7 +17,8 @@ from functools import partial
 from typing import Any
 
 from celery import current_app
-from django.db import transaction
+from django.db import router, transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -108,14 +109,35 @@ def record_event(
     )
     if dedupe_key is None:
         event.save(force_insert=True)
-    else:
-        # ON CONFLICT DO NOTHING: a duplicate must not abort the caller's transaction.
-        Event.objects.bulk_create([event], ignore_conflicts=True)
-        stored = Event.objects.get(workspace=workspace, dedupe_key=dedupe_key)
-        if stored.pk != event_id:
-            raise DuplicateEventError(stored)
+    elif not _insert_unless_duplicate(event):
+        raise DuplicateEventError(Event.objects.get(workspace=workspace, dedupe_key=dedupe_key))
     transaction.on_commit(partial(publish, event_id), robust=True)
     return event
+
+
+def _insert_unless_duplicate(event: Event) -> bool:
+    """Insert ``event`` unless its dedupe key exists; return whether it was inserted.
+
+    One statement, ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: a duplicate must not abort
+    the caller's transaction, and the returned row (none on conflict) says which case it was,
+    so the common case needs no second query. ``bulk_create(ignore_conflicts=True)`` cannot
+    return the row, hence the manager's ``_insert`` (what ``bulk_create`` itself calls).
+    """
+    meta = Event._meta
+    using = router.db_for_write(Event)
+    fields = [field for field in meta.concrete_fields if not field.generated]
+    rows = Event.objects._insert(  # type: ignore[attr-defined]
+        [event],
+        fields=fields,
+        returning_fields=[meta.pk],
+        using=using,
+        on_conflict=OnConflict.IGNORE,
+    )
+    if not rows:
+        return False
+    event._state.adding = False
+    event._state.db = using
+    return True
 
 
 def publish(event_id: uuid.UUID | str) -> None:

@@ -14,6 +14,7 @@ from automations import api_executions
 from automations.api_metrics import MetricSampleView
 from catalog.api import catalog as catalog_api
 from catalog.api import entities as entities_api
+from config.bench import bench_urlpatterns
 from webhooks import api as webhooks_api
 from webhooks.views import receive_hook
 
@@ -54,4 +55,6 @@ urlpatterns = [
     path("api/schema/", schema_view, name="schema"),
     path("api/docs/", docs_view, name="api-docs"),
     path("hooks/<str:token>", receive_hook, name="webhook-receive"),
+    # Empty unless TYPEWIRE_BENCH=1: the bare DRF baseline of bench/ingest.py.
+    *bench_urlpatterns(),
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -53,6 +54,16 @@ def call_service[T](service: Callable[..., T], **kwargs: Any) -> T:
         raise Conflict("Another record already uses one of these unique values.") from exc
 
 
+class EntitySerializer(serializers.Serializer[Any]):
+    """An entity as rules see it (``catalog.domain.snapshots``); further fields vary by kind."""
+
+    id = serializers.IntegerField(read_only=True)
+
+
+# Responses are the snapshots (custom fields at the top level), not the write serializers.
+entity_responses = extend_schema(responses=EntitySerializer)
+
+
 # --- customers -------------------------------------------------------------------------------
 
 
@@ -79,6 +90,7 @@ class TagSerializer(serializers.Serializer[Any]):
     tag = serializers.CharField(max_length=100)
 
 
+@entity_responses
 class CustomerViewSet(WorkspaceScopedMixin[Customer], viewsets.GenericViewSet[Customer]):
     """Customers: list, read, create, change fields, tag and untag (each change emits events)."""
 
@@ -123,7 +135,7 @@ class CustomerViewSet(WorkspaceScopedMixin[Customer], viewsets.GenericViewSet[Cu
             )
         return Response(customer_to_json(customer))
 
-    @extend_schema(request=TagSerializer)
+    @extend_schema(request=TagSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"], url_path="tags")
     def add_tag(self, request: Request, pk: str) -> Response:
         """Tag the customer (emits customer_tagged once; tagging again changes nothing)."""
@@ -139,6 +151,7 @@ class CustomerViewSet(WorkspaceScopedMixin[Customer], viewsets.GenericViewSet[Cu
             status=status.HTTP_201_CREATED if changed else status.HTTP_200_OK,
         )
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["delete"], url_path=r"tags/(?P<tag>[^/]+)")
     def remove_tag(self, request: Request, pk: str, tag: str) -> Response:
         """Remove a tag (emits customer_tagged with action removed, if it was there)."""
@@ -183,6 +196,7 @@ class InventorySerializer(serializers.Serializer[Any]):
         return attrs
 
 
+@entity_responses
 class ProductViewSet(WorkspaceScopedMixin[Product], viewsets.GenericViewSet[Product]):
     """Products: list, read, create, update, and set or adjust inventory."""
 
@@ -275,6 +289,7 @@ class OrderTransitionSerializer(serializers.Serializer[Any]):
     refund_amount = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
 
 
+@entity_responses
 class OrderViewSet(WorkspaceScopedMixin[Order], viewsets.GenericViewSet[Order]):
     """Orders: create, read, pay, fulfil, cancel, refund (each emits its order event)."""
 

@@ -1,0 +1,1 @@
+"""Fuzzing: schemathesis over the OpenAPI schema, hypothesis over the webhook endpoint."""

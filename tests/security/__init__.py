@@ -1,0 +1,1 @@
+"""Security tests: signatures, isolation, roles, secrets, XSS/CSRF, template injection."""
