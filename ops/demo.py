@@ -23,6 +23,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from accounts.models import Membership, Role, Workspace
+from automations.definitions import condition, literal, ref, step, template
 from automations.models import Rule
 from automations.services import save_rule
 from catalog.domain.models import CustomFieldDefinition
@@ -175,29 +176,6 @@ def _author(workspace: Workspace) -> User | None:
 # --- the rules of SPEC 10 ---------------------------------------------------------------------
 
 
-def _lit(value: Any) -> dict[str, Any]:
-    return {"literal": value}
-
-
-def _ref(path: str) -> dict[str, Any]:
-    return {"ref": path}
-
-
-def _tpl(text: str) -> dict[str, Any]:
-    return {"template": text}
-
-
-def _cond(field: str, operator: str, *value: Any) -> dict[str, Any]:
-    node: dict[str, Any] = {"field": field, "operator": operator}
-    if value:
-        node["value"] = value[0]
-    return node
-
-
-def _step(step_id: str, action: str, **inputs: dict[str, Any]) -> dict[str, Any]:
-    return {"id": step_id, "action": action, "inputs": inputs}
-
-
 def _definition(
     trigger: str,
     *steps: dict[str, Any],
@@ -227,17 +205,19 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "Stripe payment: welcome email",
             _definition(
                 "webhook_received",
-                _step(
+                step(
                     "welcome",
                     "send_transactional_email",
-                    to=_ref("body.data.object.receipt_email"),
-                    subject=_lit("Welcome to the Demo Store!"),
-                    body=_tpl("Thanks for your payment of {{ body.data.object.amount }} cents."),
+                    to=ref("body.data.object.receipt_email"),
+                    subject=literal("Welcome to the Demo Store!"),
+                    body=template(
+                        "Thanks for your payment of {{ body.data.object.amount }} cents."
+                    ),
                 ),
                 config=stripe,
                 conditions=[
-                    _cond("event_type", "equals", "payment_intent.succeeded"),
-                    _cond("body.data.object.receipt_email", "is_set"),
+                    condition("event_type", "equals", "payment_intent.succeeded"),
+                    condition("body.data.object.receipt_email", "is_set"),
                 ],
             ),
             True,
@@ -247,17 +227,17 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "Stripe invoice failed: retry email",
             _definition(
                 "webhook_received",
-                _step(
+                step(
                     "retry",
                     "send_transactional_email",
-                    to=_ref("body.data.object.customer_email"),
-                    subject=_lit("Your payment did not go through"),
-                    body=_tpl("Please update your card for invoice {{ body.data.object.id }}."),
+                    to=ref("body.data.object.customer_email"),
+                    subject=literal("Your payment did not go through"),
+                    body=template("Please update your card for invoice {{ body.data.object.id }}."),
                 ),
                 config=stripe,
                 conditions=[
-                    _cond("event_type", "equals", "invoice.payment_failed"),
-                    _cond("body.data.object.customer_email", "is_set"),
+                    condition("event_type", "equals", "invoice.payment_failed"),
+                    condition("body.data.object.customer_email", "is_set"),
                 ],
             ),
             True,
@@ -267,15 +247,15 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "Stripe subscription deleted: deprovision",
             _definition(
                 "webhook_received",
-                _step(
+                step(
                     "deprovision",
                     "fire_webhook",
-                    url=_lit("https://provisioning.example.com/hooks/deprovision"),
-                    body=_ref("body.data"),
-                    signing_secret=_lit("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                    url=literal("https://provisioning.example.com/hooks/deprovision"),
+                    body=ref("body.data"),
+                    signing_secret=literal("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
                 ),
                 config=stripe,
-                conditions=[_cond("event_type", "equals", "customer.subscription.deleted")],
+                conditions=[condition("event_type", "equals", "customer.subscription.deleted")],
             ),
             False,
             "Point the URL and signing secret at your provisioning system, then enable.",
@@ -284,20 +264,20 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "Order created: confirm and take stock",
             _definition(
                 "order_created",
-                _step(
+                step(
                     "confirm",
                     "send_transactional_email",
-                    customer_id=_ref("customer_id"),
-                    subject=_tpl("Your order {{ order_id }}"),
-                    body=_tpl("Thanks! Total: {{ total }}."),
+                    customer_id=ref("customer_id"),
+                    subject=template("Your order {{ order_id }}"),
+                    body=template("Thanks! Total: {{ total }}."),
                 ),
-                _step(
+                step(
                     "stock",
                     "update_inventory",
-                    product_id=_ref("line_items[0].product_id"),
-                    delta=_lit(-1),
+                    product_id=ref("line_items[0].product_id"),
+                    delta=literal(-1),
                 ),
-                conditions=[_cond("line_items[0].product_id", "is_set")],
+                conditions=[condition("line_items[0].product_id", "is_set")],
             ),
             True,
             "SPEC 10.2: confirmation email and inventory (the warehouse rule is separate).",
@@ -306,14 +286,14 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "Order created: notify the warehouse",
             _definition(
                 "order_created",
-                _step(
+                step(
                     "warehouse",
                     "fire_webhook",
-                    url=_lit("https://warehouse.example.com/hooks/orders"),
-                    body=_ref("line_items[0]"),
-                    signing_secret=_lit("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                    url=literal("https://warehouse.example.com/hooks/orders"),
+                    body=ref("line_items[0]"),
+                    signing_secret=literal("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
                 ),
-                conditions=[_cond("line_items[0]", "is_set")],
+                conditions=[condition("line_items[0]", "is_set")],
             ),
             False,
             "Point the URL and signing secret at your warehouse system, then enable.",
@@ -322,11 +302,11 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "VIP tag: enroll in VIP welcome",
             _definition(
                 "customer_tagged",
-                _step(
+                step(
                     "enroll",
                     "enroll_journey",
-                    customer_id=_ref("customer_id"),
-                    journey_id=_lit(vip),
+                    customer_id=ref("customer_id"),
+                    journey_id=literal(vip),
                 ),
                 config={"tag": "vip", "action": "added"},
             ),
@@ -337,11 +317,11 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "Refund spike: tell #urgent",
             _definition(
                 "anomaly_detected",
-                _step(
+                step(
                     "urgent",
                     "post_to_slack",
-                    channel=_lit("#urgent"),
-                    text=_tpl(
+                    channel=literal("#urgent"),
+                    text=template(
                         "{{ kpi }} is {{ value }} (usually {{ baseline }}): {{ product_ids }}"
                     ),
                 ),
@@ -354,17 +334,17 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "CPU above 90% for 5 minutes: scale up",
             _definition(
                 "metric_threshold",
-                _step(
+                step(
                     "scale",
                     "fire_webhook",
-                    url=_lit("https://infra.example.com/scale-up"),
-                    body=_lit({"replicas": "+2"}),
+                    url=literal("https://infra.example.com/scale-up"),
+                    body=literal({"replicas": "+2"}),
                 ),
-                _step(
+                step(
                     "oncall",
                     "post_to_slack",
-                    channel=_lit("#oncall"),
-                    text=_tpl("{{ metric }} at {{ value }} since {{ since }}: scaling up"),
+                    channel=literal("#oncall"),
+                    text=template("{{ metric }} at {{ value }} since {{ since }}: scaling up"),
                 ),
                 config={
                     "metric": "cpu",
@@ -380,36 +360,36 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "Free trial: journey, Airtable row, #sales",
             _definition(
                 "customer_created",
-                _step(
+                step(
                     "trial",
                     "enroll_journey",
-                    customer_id=_ref("customer_id"),
-                    journey_id=_lit(trial),
+                    customer_id=ref("customer_id"),
+                    journey_id=literal(trial),
                 ),
-                _step(
+                step(
                     "log",
                     "create_airtable_row",
-                    base=_lit("appDemo00000000000"),
-                    table=_lit("Trial signups"),
-                    fields=_lit({"Source": "typewire"}),
+                    base=literal("appDemo00000000000"),
+                    table=literal("Trial signups"),
+                    fields=literal({"Source": "typewire"}),
                 ),
                 {
                     "id": "company",
                     "action": "branch_by_condition",
                     "condition": [
-                        _cond("email", "matches", r"@(gmail|yahoo|hotmail|outlook)\.com$")
+                        condition("email", "matches", r"@(gmail|yahoo|hotmail|outlook)\.com$")
                     ],
                     "then": [],
                     "else": [
-                        _step(
+                        step(
                             "sales",
                             "post_to_slack",
-                            channel=_lit("#sales"),
-                            text=_tpl("New company trial: {{ email }}"),
+                            channel=literal("#sales"),
+                            text=template("New company trial: {{ email }}"),
                         )
                     ],
                 },
-                conditions=[_cond("source", "equals", "free_trial")],
+                conditions=[condition("source", "equals", "free_trial")],
             ),
             False,
             "Set TYPEWIRE_AIRTABLE_API_KEY, your Airtable base and TYPEWIRE_SLACK_WEBHOOK_PATH, "
@@ -419,12 +399,12 @@ def _rules(journeys: dict[str, Journey], endpoints: dict[str, Endpoint]) -> list
             "9 AM: yesterday's sales summary",
             _definition(
                 "cron_schedule",
-                _step(
+                step(
                     "summary",
                     "send_transactional_email",
-                    to=_lit(OWNER_EMAIL),
-                    subject=_tpl("Sales summary for {{ scheduled_for }}"),
-                    body=_lit("Yesterday's sales are in the dashboard."),
+                    to=literal(OWNER_EMAIL),
+                    subject=template("Sales summary for {{ scheduled_for }}"),
+                    body=literal("Yesterday's sales are in the dashboard."),
                 ),
                 config={"cron": "0 9 * * *", "timezone": "Europe/Berlin"},
             ),

@@ -32,6 +32,7 @@ from kombu import Connection
 from standardwebhooks.webhooks import Webhook
 
 from accounts.models import Workspace
+from automations.definitions import condition, literal, ref, step, template
 from automations.models import Execution, ExecutionStatus, Rule
 from automations.services import save_rule
 from automations.triggers.anomaly import detect_workspace
@@ -184,29 +185,6 @@ def world(worker: None, outside: Outside) -> Outside:
 # --- rule definitions (the checker's valid drafts of SPEC 10, made runnable) -----------------
 
 
-def _lit(value: Any) -> dict[str, Any]:
-    return {"literal": value}
-
-
-def _ref(path: str) -> dict[str, Any]:
-    return {"ref": path}
-
-
-def _tpl(text: str) -> dict[str, Any]:
-    return {"template": text}
-
-
-def _cond(field: str, operator: str, *value: Any) -> dict[str, Any]:
-    node: dict[str, Any] = {"field": field, "operator": operator}
-    if value:
-        node["value"] = value[0]
-    return node
-
-
-def _step(step_id: str, action: str, **inputs: dict[str, Any]) -> dict[str, Any]:
-    return {"id": step_id, "action": action, "inputs": inputs}
-
-
 def _rule(
     workspace: Workspace,
     name: str,
@@ -257,12 +235,12 @@ def _unchecked_rule(
 
 
 def _signed_webhook(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    return _step(
+    return step(
         "notify",
         "fire_webhook",
-        url=_lit(url),
+        url=literal(url),
         body=body,
-        signing_secret=_lit(SIGNING_SECRET),
+        signing_secret=literal(SIGNING_SECRET),
     )
 
 
@@ -346,59 +324,59 @@ def test_scenario_1_stripe_welcomes_payers_churns_cancellations_and_retries_fail
         workspace,
         "Stripe welcome",
         "webhook_received",
-        _step(
+        step(
             "welcome",
             "send_transactional_email",
-            to=_ref("body.data.object.receipt_email"),
-            subject=_lit("Welcome to Acme!"),
-            body=_tpl("Thanks for your payment of {{ body.data.object.amount }} cents."),
+            to=ref("body.data.object.receipt_email"),
+            subject=literal("Welcome to Acme!"),
+            body=template("Thanks for your payment of {{ body.data.object.amount }} cents."),
         ),
         config=on_hook,
         conditions=[
-            _cond("event_type", "equals", "payment_intent.succeeded"),
-            _cond("body.data.object.receipt_email", "is_set"),
+            condition("event_type", "equals", "payment_intent.succeeded"),
+            condition("body.data.object.receipt_email", "is_set"),
         ],
     )
     retry = _rule(
         workspace,
         "Stripe retry",
         "webhook_received",
-        _step(
+        step(
             "retry",
             "send_transactional_email",
-            to=_ref("body.data.object.customer_email"),
-            subject=_lit("Your payment did not go through"),
-            body=_tpl("Please update your card: invoice {{ body.data.object.id }}."),
+            to=ref("body.data.object.customer_email"),
+            subject=literal("Your payment did not go through"),
+            body=template("Please update your card: invoice {{ body.data.object.id }}."),
         ),
         config=on_hook,
         conditions=[
-            _cond("event_type", "equals", "invoice.payment_failed"),
-            _cond("body.data.object.customer_email", "is_set"),
+            condition("event_type", "equals", "invoice.payment_failed"),
+            condition("body.data.object.customer_email", "is_set"),
         ],
     )
     provision = _rule(
         workspace,
         "Stripe deprovision",
         "webhook_received",
-        _signed_webhook(f"{world.http.url}/provisioning", _ref("body.data")),
+        _signed_webhook(f"{world.http.url}/provisioning", ref("body.data")),
         config=on_hook,
-        conditions=[_cond("event_type", "equals", "customer.subscription.deleted")],
+        conditions=[condition("event_type", "equals", "customer.subscription.deleted")],
     )
     # GAP: unchecked, see _unchecked_rule (the checker refuses an integer as a customer).
     churn = _unchecked_rule(
         workspace,
         "Stripe churn",
         "webhook_received",
-        _step(
+        step(
             "churned",
             "tag",
-            customer_id=_ref("body.data.object.metadata.customer_id"),
-            tag=_lit("churned"),
+            customer_id=ref("body.data.object.metadata.customer_id"),
+            tag=literal("churned"),
         ),
         config=on_hook,
         conditions=[
-            _cond("event_type", "equals", "customer.subscription.deleted"),
-            _cond("body.data.object.metadata.customer_id", "is_set"),
+            condition("event_type", "equals", "customer.subscription.deleted"),
+            condition("body.data.object.metadata.customer_id", "is_set"),
         ],
     )
     deliveries = [
@@ -494,24 +472,35 @@ def test_scenario_2_shopify_order_confirms_takes_stock_notifies_the_warehouse_an
         workspace,
         "Order confirmation",
         "order_created",
-        _step(
+        step(
             "confirm",
             "send_transactional_email",
-            customer_id=_ref("customer_id"),
-            subject=_tpl("Your order {{ order_id }}"),
-            body=_tpl("Total: {{ total }}. First item: {{ line_items[0].sku }}"),
+            customer_id=ref("customer_id"),
+            subject=template("Your order {{ order_id }}"),
+            body=template("Total: {{ total }}. First item: {{ line_items[0].sku }}"),
         ),
-        _step(
-            "stock", "update_inventory", product_id=_ref("line_items[0].product_id"), delta=_lit(-1)
+        step(
+            "stock",
+            "update_inventory",
+            product_id=ref("line_items[0].product_id"),
+            delta=literal(-1),
         ),
-        _signed_webhook(f"{world.http.url}/warehouse", _ref("line_items[0]")),
-        conditions=[_cond("line_items[0]", "is_set"), _cond("line_items[0].product_id", "is_set")],
+        _signed_webhook(f"{world.http.url}/warehouse", ref("line_items[0]")),
+        conditions=[
+            condition("line_items[0]", "is_set"),
+            condition("line_items[0].product_id", "is_set"),
+        ],
     )
     sold_out = _rule(
         workspace,
         "Sold out",
         "product_sold_out",
-        _step("tell", "post_to_slack", channel=_lit("#merch"), text=_tpl("{{ sku }} is sold out")),
+        step(
+            "tell",
+            "post_to_slack",
+            channel=literal("#merch"),
+            text=template("{{ sku }} is sold out"),
+        ),
     )
     body = json.dumps(
         json.loads(
@@ -557,8 +546,11 @@ def test_scenario_3_a_vip_tag_enrolls_the_customer_in_the_vip_welcome_journey_on
         workspace,
         "VIP welcome",
         "customer_tagged",
-        _step(
-            "enroll", "enroll_journey", customer_id=_ref("customer_id"), journey_id=_lit(journey.pk)
+        step(
+            "enroll",
+            "enroll_journey",
+            customer_id=ref("customer_id"),
+            journey_id=literal(journey.pk),
         ),
         config={"tag": "vip", "action": "added"},
     )
@@ -638,11 +630,11 @@ def test_scenario_4_a_p1_refund_rate_anomaly_posts_to_urgent_with_the_products(
         workspace,
         "Refund spike",
         "anomaly_detected",
-        _step(
+        step(
             "urgent",
             "post_to_slack",
-            channel=_lit("#urgent"),
-            text=_tpl("{{ kpi }} is {{ value }} ({{ severity }}): products {{ product_ids }}"),
+            channel=literal("#urgent"),
+            text=template("{{ kpi }} is {{ value }} ({{ severity }}): products {{ product_ids }}"),
         ),
         config={"kpi": "refund_rate", "severity": "P1"},
     )
@@ -680,12 +672,12 @@ def test_scenario_5_an_app_install_webhook_sets_the_custom_field(
         workspace,
         "App installed",
         "webhook_received",
-        _step(
+        step(
             "install",
             "update_field",
-            customer_id=_ref("body.customer_id"),
-            field=_lit("app_install_date"),
-            value=_ref("body.installed_at"),
+            customer_id=ref("body.customer_id"),
+            field=literal("app_install_date"),
+            value=ref("body.installed_at"),
         ),
         config={"endpoint_id": hook.pk},
     )
@@ -713,12 +705,12 @@ def test_scenario_6_cpu_above_90_for_5_minutes_scales_up_and_alerts_on_call_once
         workspace,
         "Scale up",
         "metric_threshold",
-        _signed_webhook(f"{world.http.url}/infra/scale-up", _lit({"replicas": "+2"})),
-        _step(
+        _signed_webhook(f"{world.http.url}/infra/scale-up", literal({"replicas": "+2"})),
+        step(
             "oncall",
             "post_to_slack",
-            channel=_lit("#oncall"),
-            text=_tpl("{{ metric }} at {{ value }} above {{ threshold }} since {{ since }}"),
+            channel=literal("#oncall"),
+            text=template("{{ metric }} at {{ value }} above {{ threshold }} since {{ since }}"),
         ),
         config={"metric": "cpu", "threshold": "90", "direction": "above", "duration": "PT5M"},
     )
@@ -758,31 +750,33 @@ def test_scenario_7_trial_signups_get_a_journey_and_a_row_and_companies_reach_sa
         workspace,
         "Trial signup",
         "customer_created",
-        _step(
-            "trial", "enroll_journey", customer_id=_ref("customer_id"), journey_id=_lit(trial.pk)
+        step(
+            "trial", "enroll_journey", customer_id=ref("customer_id"), journey_id=literal(trial.pk)
         ),
-        _step(
+        step(
             "log",
             "create_airtable_row",
-            base=_lit("appX1y2Z3a4B5c6D7"),
-            table=_lit("Trial signups"),
-            fields=_lit({"Source": "typewire"}),
+            base=literal("appX1y2Z3a4B5c6D7"),
+            table=literal("Trial signups"),
+            fields=literal({"Source": "typewire"}),
         ),
         {
             "id": "company",
             "action": "branch_by_condition",
-            "condition": [_cond("email", "matches", r"@(gmail|yahoo|hotmail|outlook)\.com$")],
+            "condition": [condition("email", "matches", r"@(gmail|yahoo|hotmail|outlook)\.com$")],
             "then": [],
             "else": [
-                _step(
+                step(
                     "sales",
                     "post_to_slack",
-                    channel=_lit("#sales"),
-                    text=_tpl("New company trial: {{ email }} (record {{ steps.log.record_id }})"),
+                    channel=literal("#sales"),
+                    text=template(
+                        "New company trial: {{ email }} (record {{ steps.log.record_id }})"
+                    ),
                 ),
             ],
         },
-        conditions=[_cond("source", "equals", "free_trial")],
+        conditions=[condition("source", "equals", "free_trial")],
     )
 
     # when a company address and a free-mail one sign up for a trial, and a shop customer arrives
@@ -822,12 +816,12 @@ def test_scenario_8_the_9_am_cron_emails_the_sales_summary_once(
         workspace,
         "Daily sales",
         "cron_schedule",
-        _step(
+        step(
             "summary",
             "send_transactional_email",
-            to=_lit("owner@acme.test"),
-            subject=_tpl("Sales summary for {{ scheduled_for }}"),
-            body=_lit("Yesterday's sales are in the dashboard."),
+            to=literal("owner@acme.test"),
+            subject=template("Sales summary for {{ scheduled_for }}"),
+            body=literal("Yesterday's sales are in the dashboard."),
         ),
         config={"cron": "0 9 * * *", "timezone": "Europe/Berlin"},
     )
