@@ -356,3 +356,19 @@ class Alert(models.Model):
 
 
 from automations.trigger_models import *  # noqa: F403, E402
+
+
+class CatalogCheck(models.Model):
+    """The catalog every rule was last re-checked against (one row per installation).
+
+    A deploy that changes a plug-in's declarations changes the fingerprint; the periodic
+    reconciliation then re-checks every rule and switches off, with the reason, those the new
+    catalog breaks, so none is left to fail at run time.
+    """
+
+    name = models.CharField(max_length=50, primary_key=True)
+    fingerprint = models.CharField(max_length=64)
+    checked_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.fingerprint[:12]}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -22,7 +23,7 @@ from automations.checker.cycles import RuleGraphNode, node_from_draft
 from automations.draft import RuleDraft, parse_definition
 from automations.dryrun import PayloadResolver, trace_rule
 from automations.matching import config_mismatch
-from automations.models import Rule, RuleVersion
+from automations.models import CatalogCheck, Rule, RuleVersion
 from automations.sentence import describe_rule
 from automations.templating import MISSING
 from automations.triggers.schedule import remove_rule_schedule, sync_rule_schedule
@@ -491,3 +492,28 @@ def endpoint_fields_impact(endpoint: Endpoint, declared: Mapping[str, str]) -> l
     endpoints[endpoint.pk] = dataclasses.replace(current, declared_fields=parse_declared(declared))
     changed = dataclasses.replace(base, endpoints=endpoints, others=())
     return impact_of(workspace, changed, baseline=base)
+
+
+def catalog_fingerprint() -> str:
+    """Return a digest of every registered trigger and action declaration."""
+    parts = [repr(spec) for spec in (*registry.triggers(), *registry.actions())]
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+
+
+def recheck_if_catalog_changed() -> list[Impact] | None:
+    """Re-check every rule (switching broken ones off) when the catalog changed since last time.
+
+    Returns the impacts when a re-check ran, None when the catalog is the one already checked.
+    The first call on a fresh installation records the fingerprint and checks nothing.
+    """
+    fingerprint = catalog_fingerprint()
+    with transaction.atomic():
+        state, created = CatalogCheck.objects.select_for_update().get_or_create(
+            name="catalog", defaults={"fingerprint": fingerprint}
+        )
+        if created or state.fingerprint == fingerprint:
+            return None
+        impacts = recheck_rules(apply=True)
+        state.fingerprint = fingerprint
+        state.save(update_fields=["fingerprint", "checked_at"])
+    return impacts

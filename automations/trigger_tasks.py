@@ -71,7 +71,16 @@ def backfill_endpoint(endpoint_id: int, since_hours: int = 48) -> int:
 
 @shared_task(name="automations.reconcile", queue=settings.QUEUE_PERIODIC, ignore_result=True)
 def reconcile_events() -> int:
-    """Alert on accepted events never processed, and repair the cron rules' periodic tasks."""
+    """Alert on unprocessed events, repair cron tasks, re-check rules after a catalog change.
+
+    A deploy that changes a plug-in's declarations switches off, with the reason, every rule
+    the new catalog breaks.
+    """
+    from automations.services import recheck_if_catalog_changed
+
+    impacts = recheck_if_catalog_changed()
+    if impacts:
+        logger.warning("the catalog changed: %d rule(s) no longer pass the checker", len(impacts))
     with transaction.atomic():
         kept, removed = schedule.sync_all_schedules()
     if removed:

@@ -177,3 +177,47 @@ def test_changing_an_endpoints_declared_fields_lists_and_then_disables_broken_ru
         url, {"declared_fields": {"email": "email", "plan": "string"}}, format="json"
     )
     assert harmless.status_code == 200
+
+
+def test_a_changed_catalog_switches_off_the_rules_it_breaks_on_the_next_reconciliation(
+    workspace, marketer, monkeypatch
+):
+    # given a rule using a plug-in action, checked against today's catalog
+    from catalog.registry import registry
+
+    workspace.plan = "enterprise"
+    workspace.save()
+    rule = services.save_rule(
+        workspace=workspace,
+        author=marketer,
+        name="Points for VIPs",
+        is_enabled=True,
+        definition={
+            "trigger": {"key": "customer_tagged", "config": {"tag": "vip"}},
+            "steps": [
+                {
+                    "id": "points",
+                    "action": "award_loyalty_points",
+                    "inputs": {
+                        "customer_id": {"ref": "customer_id"},
+                        "points": {"literal": 100},
+                    },
+                }
+            ],
+        },
+    )
+    assert services.recheck_if_catalog_changed() is None  # first run records the catalog
+    assert services.recheck_if_catalog_changed() is None  # unchanged: nothing to do
+    # when a deploy removes the plug-in's action
+    action = registry.get_action("award_loyalty_points")
+    registry.unregister_action("award_loyalty_points")
+    try:
+        impacts = services.recheck_if_catalog_changed()
+    finally:
+        registry.register_action(action, "plugins.loyalty.catalog_entries")
+    # then the rule is listed and switched off with the reason
+    assert impacts is not None
+    assert [i.rule.pk for i in impacts] == [rule.pk]
+    rule.refresh_from_db()
+    assert rule.is_enabled is False
+    assert rule.disabled_reason.startswith("The catalog changed: ")
