@@ -116,7 +116,8 @@ def test_broker_down_deliveries_are_accepted_and_dispatched_by_the_sweeper(works
     with override_settings(TYPEWIRE_SWEEP_AFTER_SECONDS=0):
         published = sweep_pending_events()
     assert published == 3
-    assert sorted(_dispatch_messages(broker)) == sorted(stored)
+    # (only this test's events count: another test's late publish may share the real queue)
+    assert sorted(i for i in _dispatch_messages(broker) if i in stored) == sorted(stored)
 
 
 @pytest.mark.django_db(transaction=True)
