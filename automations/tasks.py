@@ -6,12 +6,15 @@ twice (conditional claims, idempotency keys), which ``acks_late`` redelivery rel
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
 
 from automations.engine import alerts, dispatch, limits, run, sweep
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -22,8 +25,30 @@ from automations.engine import alerts, dispatch, limits, run, sweep
     ignore_result=True,
 )
 def dispatch_event(self: Task[Any, Any], event_id: str) -> None:
-    """Match one stored event against the enabled rules; create and enqueue their executions."""
-    dispatch.dispatch_event(event_id)
+    """Match one stored event against the enabled rules; create and enqueue their executions.
+
+    The first few executions of quick internal rules run right here (``dispatch_and_run``).
+    """
+    dispatch.dispatch_and_run(event_id)
+
+
+@shared_task(
+    name="automations.dispatch_events",
+    queue=settings.QUEUE_INGEST,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+)
+def dispatch_events(self: Task[Any, Any], event_ids: list[str]) -> None:
+    """Dispatch a batch of stored events (one message from the event publisher), in order.
+
+    One event that fails does not hold up the others: it stays pending for the sweeper.
+    """
+    for event_id in event_ids:
+        try:
+            dispatch.dispatch_and_run(event_id)
+        except Exception:
+            logger.exception("event %s: dispatch failed; the sweeper will retry it", event_id)
 
 
 @shared_task(
@@ -64,6 +89,8 @@ def send_alert(self: Task[Any, Any], alert_id: int) -> None:
 )
 def sweep_executions(self: Task[Any, Any]) -> int:
     """Enqueue due waits and retries, expired leases and lost publishes; return the count."""
+    if settings.TYPEWIRE_FAULT_INJECT == "no-sweeper":  # a test-only broken build
+        return 0
     return sweep.sweep().total
 
 

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # Sent by name: the task lives in automations, which catalog must not import (STYLE 1).
 DISPATCH_TASK = "automations.dispatch_event"
+# The PostgreSQL channel that wakes the event publisher (catalog.publisher).
+NOTIFY_CHANNEL = "typewire_events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ def record_event(
     causation: Causation | None = None,
     dedupe_key: str | None = None,
     declared: Mapping[str, FieldSpec] | None = None,
+    publish_later: bool = False,
 ) -> Event:
     """Insert a pending event in the caller's transaction and dispatch it once that commits.
 
@@ -85,6 +88,10 @@ def record_event(
     not fit the spec (a programming error for internal callers), and ``DuplicateEventError``
     when ``dedupe_key`` was recorded before. ``declared`` adds the fields an endpoint or a
     poll declares to the payload of an external trigger (webhook_received, poll_new_item).
+
+    ``publish_later`` (the webhook fast path): no broker round trip here. The event is stored
+    unpublished and the event publisher, woken by a ``NOTIFY`` sent in this transaction,
+    publishes it with others in one batch (``catalog.publisher``).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(
@@ -106,13 +113,29 @@ def record_event(
         root_event_id=causation.root_event_id if causation else event_id,
         depth=causation.depth + 1 if causation else 0,
         dedupe_key=dedupe_key,
+        published_at=None if publish_later else now,
     )
     if dedupe_key is None:
         event.save(force_insert=True)
     elif not _insert_unless_duplicate(event):
         raise DuplicateEventError(Event.objects.get(workspace=workspace, dedupe_key=dedupe_key))
-    transaction.on_commit(partial(publish, event_id), robust=True)
+    if publish_later:
+        notify_publisher()
+    else:
+        transaction.on_commit(partial(publish, event_id), robust=True)
     return event
+
+
+def notify_publisher() -> None:
+    """Wake the event publisher once the current transaction commits (PostgreSQL ``NOTIFY``).
+
+    A notification is delivered at commit and dropped on rollback; repeated ones in one
+    transaction fold into one. Other databases have no ``NOTIFY``: the publisher polls.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def _insert_unless_duplicate(event: Event) -> bool:

@@ -110,6 +110,9 @@ class Event(models.Model):
     )
     status_detail = models.CharField(max_length=255, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # When the dispatch task was handed to the broker. Empty for an event stored by the webhook
+    # fast path: the event publisher (catalog.publisher) claims those in batches and fills it.
+    published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         """Ordering, and the invariants the database enforces."""
@@ -125,6 +128,12 @@ class Event(models.Model):
                 fields=["recorded_at"],
                 condition=Q(status=EventStatus.PENDING),
                 name="event_pending_idx",
+            ),
+            # The event publisher's queue: stored, not yet published.
+            models.Index(
+                fields=["recorded_at"],
+                condition=Q(published_at__isnull=True),
+                name="event_unpublished_idx",
             ),
         ]
         constraints = [

@@ -249,6 +249,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
+# Celery's Django fix-up reconnects to the database around every task unless this is set; a
+# worker keeps its connection (CONN_MAX_AGE, health checks: config/celery.py) and opens a new one
+# only every this many tasks.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
@@ -351,6 +355,21 @@ TYPEWIRE_RATELIMIT_REDIS_URL = env(
 # The sweeper (catalog.sweep_pending_events) re-publishes events pending longer than this.
 TYPEWIRE_SWEEP_AFTER_SECONDS = env.int("TYPEWIRE_SWEEP_AFTER_SECONDS", default=30)
 TYPEWIRE_SWEEP_BATCH_SIZE = env.int("TYPEWIRE_SWEEP_BATCH_SIZE", default=500)
+# The event publisher (catalog.publisher, a thread of each worker consuming the ingest queue)
+# publishes webhook events in batches; it wakes on NOTIFY (PostgreSQL) or polls this often.
+TYPEWIRE_EVENT_PUBLISHER = env.bool("TYPEWIRE_EVENT_PUBLISHER", default=True)
+TYPEWIRE_PUBLISH_POLL_SECONDS = env.float("TYPEWIRE_PUBLISH_POLL_SECONDS", default=1.0)
+TYPEWIRE_PUBLISH_BATCH_SIZE = env.int("TYPEWIRE_PUBLISH_BATCH_SIZE", default=500)
+# false: each accepted webhook publishes its own dispatch on commit, as internal events do (the
+# slower path, kept for comparison and for brokers without a worker on the ingest queue).
+TYPEWIRE_WEBHOOK_PUBLISH_LATER = env.bool("TYPEWIRE_WEBHOOK_PUBLISH_LATER", default=True)
+# A dispatching worker runs this many new executions of quick internal rules per event itself
+# instead of publishing them (automations.engine.dispatch.dispatch_and_run); 0 publishes all.
+TYPEWIRE_INLINE_RUNS = env.int("TYPEWIRE_INLINE_RUNS", default=4)
+# TEST ONLY: deliberately broken builds for the fault-injection harness (tests/reliability), which
+# must be able to fail. "no-sweeper" turns both sweepers into no-ops. Empty (the default) in any
+# real deployment; nothing else reads it.
+TYPEWIRE_FAULT_INJECT = env("TYPEWIRE_FAULT_INJECT", default="")
 # Retry-After of a webhook answered 503 because the event could not be stored.
 TYPEWIRE_WEBHOOK_RETRY_AFTER_SECONDS = env.int("TYPEWIRE_WEBHOOK_RETRY_AFTER_SECONDS", default=30)
 

@@ -3,10 +3,13 @@
 ``receive`` takes what the view read and returns an ``Outcome``; the view only maps it to a
 response. Steps, in order: endpoint lookup (404) → size (413) → content type (415) → IP
 allowlist (403) → rate limit (429) → signature (401) → JSON (400) → event id and type →
-duplicate check (200) → payload validation (422) → one transaction storing the event, the
-preset's domain changes and the delivery row (202). An event older than the newest applied
-one for its entity is stored as ``stale`` and changes nothing. Dispatch is published after
-commit by ``record_event``; a broker outage leaves the event pending for the sweeper.
+payload validation (422) → one transaction storing the event, the preset's domain changes and
+the delivery row (202), or, when the insert meets the same event id (its ON CONFLICT), a
+duplicate (200) that changes nothing. An event older than the newest applied
+one for its entity is stored as ``stale`` and changes nothing. The request never talks to the
+broker: the event is stored unpublished and the event publisher (``catalog.publisher``, woken
+by a NOTIFY sent in the same transaction) publishes it in a batch; a broker outage leaves it
+unpublished and pending, for the publisher's next round or the sweeper.
 
 Every answer writes one ``InboundDelivery``: in the event's transaction when accepted, in its
 own transaction otherwise, and best-effort when the database itself is failing (503).
@@ -209,12 +212,6 @@ def _pipeline(
     context.provider_event_id = event_id[:255]
     context.event_type = (event_type or "")[:255]
     dedupe_key = _dedupe_key(endpoint, event_id)
-    # At most one row (unique per workspace): no ORDER BY for first() to compile and sort.
-    existing = Event.objects.filter(
-        workspace_id=endpoint.workspace_id, dedupe_key=dedupe_key
-    ).order_by()
-    if (found := next(iter(existing.values_list("pk", flat=True)[:1]), None)) is not None:
-        return _duplicate(context, found)
     declared = _declared(endpoint, preset, event_type)
     payload: dict[str, JSONValue] = {"endpoint_id": endpoint.pk, "body": document}
     if event_type:
@@ -232,7 +229,8 @@ def _pipeline(
     try:
         return _store(context, delivery, preset, payload, declared, dedupe_key, verified, now)
     except DuplicateEventError as exc:
-        # Another request stored the same delivery between our check and our insert.
+        # No lookup before the insert: a fresh delivery (the common case) saves a round trip,
+        # and the insert's ON CONFLICT finds a redelivery, concurrent or not, in the same step.
         return _duplicate(context, exc.existing.pk)
 
 
@@ -497,6 +495,8 @@ def _store(
             occurred_at=verified.timestamp or now,
             dedupe_key=dedupe_key,
             declared=declared,
+            # No broker round trip in the request: the event publisher takes it from here.
+            publish_later=settings.TYPEWIRE_WEBHOOK_PUBLISH_LATER,
         )
         version = _version_of(endpoint, preset, delivery)
         if version is not None and _is_stale(endpoint, version):

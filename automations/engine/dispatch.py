@@ -5,6 +5,11 @@ The event row is locked while it is matched, the executions are inserted under t
 a redelivered or re-published dispatch of the same event creates nothing new and enqueues
 nothing twice. An execution of a paused rule, or of a rule over its rate cap, is created held
 and not enqueued (see ``automations.engine.limits``).
+
+Fast path (``dispatch_and_run``, what the dispatch task calls): the first few new executions of
+rules made only of quick internal actions are not published at all; the dispatching worker runs
+them right after the commit (one broker round trip and one task less per event). If that worker
+dies first, they are still pending in the database and the execution sweeper enqueues them.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.conf import settings
+from django.db import router, transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from automations.engine.limits import admit
 from automations.engine.queue import enqueue_run
+from automations.engine.run import run_execution
 from automations.engine.scope import RuleBroken, compiled_rule
 from automations.matching import config_mismatch
 from automations.models import Execution, ExecutionStatus, Rule
@@ -38,6 +46,9 @@ class DispatchResult:
     execution_ids: list[int] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)
     held_ids: list[int] = field(default_factory=list)
+    # Executions left for the caller to run after the commit (not enqueued), ready to run:
+    # their rule, workspace and event are attached.
+    inline: list[Execution] = field(default_factory=list)
 
 
 def matches(rule: Rule, event: Event) -> str | None:
@@ -56,13 +67,17 @@ def matches(rule: Rule, event: Event) -> str | None:
     return None
 
 
-def dispatch_event(event_id: uuid.UUID | str, *, now: dt.datetime | None = None) -> DispatchResult:
+def dispatch_event(
+    event_id: uuid.UUID | str, *, now: dt.datetime | None = None, inline: int = 0
+) -> DispatchResult:
     """Match a pending event against the enabled rules of its trigger; create their executions.
 
     Returns what was done. An event that is no longer pending (already dispatched, stale,
     skipped) or does not exist is left alone: nothing is created or enqueued. Each new
     execution records the rule's version and is enqueued after the commit, unless its rule is
-    paused or over its rate cap (``now`` says which minute): then it is created held.
+    paused or over its rate cap (``now`` says which minute): then it is created held. Up to
+    ``inline`` new executions whose rule is ``inline_safe`` are not enqueued but returned in
+    ``DispatchResult.inline`` for the caller to run once the transaction has committed.
     """
     moment = now or timezone.now()
     with transaction.atomic():
@@ -92,9 +107,12 @@ def dispatch_event(event_id: uuid.UUID | str, *, now: dt.datetime | None = None)
                 matching.append(rule)
             else:
                 skipped[rule.pk] = why
-        admitted = admit(matching, now=moment)
-        Execution.objects.bulk_create(
-            [
+        execution_ids: list[int] = []
+        held_ids: list[int] = []
+        ready: list[Execution] = []
+        if matching:
+            admitted = admit(matching, now=moment)
+            executions = [
                 Execution(
                     workspace_id=event.workspace_id,
                     rule=rule,
@@ -104,22 +122,70 @@ def dispatch_event(event_id: uuid.UUID | str, *, now: dt.datetime | None = None)
                     admitted_at=moment if admitted[rule.pk] == ExecutionStatus.PENDING else None,
                 )
                 for rule in matching
-            ],
-            ignore_conflicts=True,
-        )
-        created = Execution.objects.filter(
-            event=event,
-            parent__isnull=True,
-            status__in=[ExecutionStatus.PENDING, ExecutionStatus.HELD],
-        ).order_by("id")
-        execution_ids: list[int] = []
-        held_ids: list[int] = []
-        for execution_id, status in created.values_list("pk", "status"):
-            (held_ids if status == ExecutionStatus.HELD else execution_ids).append(execution_id)
+            ]
+            for execution in _insert_new(executions):
+                if execution.status == ExecutionStatus.HELD:
+                    held_ids.append(execution.pk)
+                    continue
+                execution_ids.append(execution.pk)
+                if len(ready) < inline and compiled_rule(execution.rule).inline_safe:
+                    execution.workspace = execution.rule.workspace
+                    ready.append(execution)
         detail = f"{len(matching)} of {len(rules)} enabled rule(s) matched"
         if held_ids:
             detail += f", {len(held_ids)} held (paused or over the rate cap)"
         mark_event(event.pk, status=EventStatus.DISPATCHED, detail=detail)
+        kept = {execution.pk for execution in ready}
         for execution_id in execution_ids:
-            enqueue_run(execution_id)
-    return DispatchResult(str(event.pk), True, execution_ids, skipped, held_ids)
+            if execution_id not in kept:
+                enqueue_run(execution_id)
+    return DispatchResult(str(event.pk), True, execution_ids, skipped, held_ids, ready)
+
+
+def _insert_new(executions: list[Execution]) -> list[Execution]:
+    """Insert the executions, skipping any (event, rule) pair that exists; return the new ones.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING id, rule_id`` (the unique constraint on
+    (event, rule) makes a repeated dispatch create nothing), so the new rows are known without
+    reading them back. ``bulk_create(ignore_conflicts=True)`` cannot return ids, hence the
+    manager's ``_insert``, as ``catalog.events.record_event`` does.
+    """
+    meta = Execution._meta
+    using = router.db_for_write(Execution)
+    fields = [f for f in meta.concrete_fields if not f.generated and not f.primary_key]
+    rows = Execution.objects._insert(  # type: ignore[attr-defined]
+        executions,
+        fields=fields,
+        returning_fields=[meta.pk, meta.get_field("rule")],
+        using=using,
+        on_conflict=OnConflict.IGNORE,
+    )
+    new = {rule_id: pk for pk, rule_id in rows or ()}
+    created = []
+    for execution in executions:
+        pk = new.get(execution.rule_id)
+        if pk is None:
+            continue
+        execution.pk = pk
+        execution._state.adding = False
+        execution._state.db = using
+        created.append(execution)
+    return created
+
+
+def dispatch_and_run(event_id: uuid.UUID | str) -> DispatchResult:
+    """Dispatch one event, then run at once the new executions dispatch left to this worker.
+
+    At most ``TYPEWIRE_INLINE_RUNS`` per event (default 4; 0 publishes every execution); the
+    rest, and every rule with an HTTP, mail or chained-rule step, go through the rules queue.
+    An inline run is an ordinary :func:`~automations.engine.run.run_execution`: it claims the
+    execution with a lease first, so a duplicate (the sweeper, a redelivery) does nothing.
+    """
+    result = dispatch_event(event_id, inline=int(getattr(settings, "TYPEWIRE_INLINE_RUNS", 4)))
+    for execution in result.inline:
+        try:
+            run_execution(execution.pk, prepared=execution)
+        except Exception:
+            # It stays pending (or its lease expires): the execution sweeper enqueues it again.
+            logger.exception("execution %s failed to run inline", execution.pk)
+    return result

@@ -28,6 +28,9 @@ from catalog.specs import TriggerSpec
 from catalog.types import FieldSpec, ObjectType
 
 CACHE_SIZE = 1024
+# Actions a dispatching worker never runs itself (``CompiledRule.inline_safe``): they wait on
+# another server (mail, a chained rule that may call out) and belong on the rules queue.
+NOT_INLINE = frozenset({"run_rule", "send_transactional_email", "send_campaign"})
 
 
 class RuleBroken(Exception):
@@ -51,6 +54,9 @@ class CompiledRule:
     conditions: CompiledConditions
     # The condition of every branch_by_condition step, by step path.
     branches: Mapping[str, CompiledConditions]
+    # Every step is a known internal action (no HTTP, no mail, no chained rule): quick and
+    # local, so the worker that dispatches the event may run it at once (dispatch.py).
+    inline_safe: bool = False
 
     def resolver(self, payload: Mapping[str, Any], workspace_id: int) -> PayloadResolver:
         """Return a resolver over ``payload`` that loads the workspace's entities read-only."""
@@ -138,4 +144,10 @@ def _compile(rule: Rule, version: int) -> CompiledRule:
         entity_types={**ENTITY_TYPES, "customer": entity_type("customer", custom)},
         conditions=conditions,
         branches=branches,
+        inline_safe=all(
+            registry.has_action(step.action)
+            and not registry.get_action(step.action).is_http
+            and step.action not in NOT_INLINE
+            for _path, step in draft.walk_steps()
+        ),
     )

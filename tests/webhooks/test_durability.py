@@ -13,6 +13,7 @@ from django.test import override_settings
 from kombu import Connection
 
 from catalog.models import Event, EventStatus
+from catalog.publisher import publish_batch
 from catalog.tasks import sweep_pending_events
 from tests.webhooks.conftest import as_json, make_endpoint, standard_headers
 from tests.webhooks.servers import free_port, gunicorn
@@ -70,9 +71,13 @@ def _dispatch_messages(url: str) -> list[str]:
                     message = queue.get(block=True, timeout=2)
                 except queue.Empty:
                     break
-                if message.headers.get("task") == "automations.dispatch_event":
+                task = message.headers.get("task")
+                if task == "automations.dispatch_event":
                     args, _kwargs, _embed = message.decode()
                     event_ids.append(args[0])
+                elif task == "automations.dispatch_events":  # the event publisher's batches
+                    args, _kwargs, _embed = message.decode()
+                    event_ids.extend(args[0])
                 message.ack()
         finally:
             queue.close()
@@ -87,7 +92,7 @@ def _purge(url: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_broker_down_deliveries_are_accepted_and_dispatched_by_the_sweeper(workspace):
+def test_broker_down_deliveries_are_accepted_and_published_once_it_is_back(workspace):
     # given the web app running with its broker URL on a closed port
     hook, secret = make_endpoint(workspace)
     closed_broker = f"redis://127.0.0.1:{free_port()}/0"
@@ -105,18 +110,24 @@ def test_broker_down_deliveries_are_accepted_and_dispatched_by_the_sweeper(works
             )
             for body in bodies
         ]
-    # then they are answered 202 and stored, still pending
+    # then they are answered 202 and stored, pending and not yet published (a request never
+    # talks to the broker: the event publisher does, in batches)
     assert [r.status_code for r in responses] == [202, 202, 202]
     stored = {r.json()["event_id"] for r in responses}
     assert set(Event.objects.values_list("id", flat=True)) == {uuid.UUID(i) for i in stored}
     assert set(Event.objects.values_list("status", flat=True)) == {EventStatus.PENDING}
-    # and when the broker is back, the sweeper publishes them to it
+    assert set(Event.objects.values_list("published_at", flat=True)) == {None}
+    # and when the broker is back, the event publisher sends them in one batch
     broker = settings.CELERY_BROKER_URL
     _purge(broker)
+    assert publish_batch() == 3
+    # (only this test's events count: another test's late publish may share the real queue)
+    assert sorted(i for i in _dispatch_messages(broker) if i in stored) == sorted(stored)
+    assert None not in set(Event.objects.values_list("published_at", flat=True))
+    # and the sweeper, the safety net, still re-publishes any event left pending too long
     with override_settings(TYPEWIRE_SWEEP_AFTER_SECONDS=0):
         published = sweep_pending_events()
     assert published == 3
-    # (only this test's events count: another test's late publish may share the real queue)
     assert sorted(i for i in _dispatch_messages(broker) if i in stored) == sorted(stored)
 
 

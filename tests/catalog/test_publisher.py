@@ -1,0 +1,169 @@
+"""The event publisher: webhook events stored unpublished are published in batches, none lost.
+
+Against the real PostgreSQL and the real Redis broker of the test settings: messages are read
+back from the broker's ingest queue.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from kombu import Connection
+
+from catalog.events import record_event
+from catalog.models import Event, EventStatus
+from catalog.publisher import PublisherThread, publish_batch
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+QUEUE = "ingest"
+
+
+def _store(workspace, count: int, *, later: bool = True) -> list[Event]:
+    with transaction.atomic():
+        return [
+            record_event(
+                workspace=workspace,
+                trigger_key="webhook_received",
+                payload={"endpoint_id": 1, "body": {"n": n}},
+                publish_later=later,
+            )
+            for n in range(count)
+        ]
+
+
+def _drain() -> list[list[str]]:
+    """Empty the ingest queue; return the id lists of its dispatch_events messages."""
+    batches = []
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        queue = conn.SimpleQueue(QUEUE)
+        try:
+            while True:
+                try:
+                    message = queue.get(block=True, timeout=1)
+                except queue.Empty:
+                    break
+                if message.headers.get("task") == "automations.dispatch_events":
+                    args, _kwargs, _embed = message.decode()
+                    batches.append(list(args[0]))
+                message.ack()
+        finally:
+            queue.close()
+    return batches
+
+
+def _mine(batches: list[list[str]], events: list[Event]) -> list[str]:
+    wanted = {str(e.pk) for e in events}
+    return sorted(i for batch in batches for i in batch if i in wanted)
+
+
+def test_events_stored_for_later_are_published_in_batches_and_marked(workspace):
+    # given 120 webhook events stored unpublished
+    _drain()
+    events = _store(workspace, 120)
+    assert Event.objects.filter(published_at__isnull=True).count() == 120
+    # when the publisher runs one round
+    claimed = publish_batch()
+    # then all are published, in a few messages of many ids each, and marked published
+    assert claimed == 120
+    batches = _drain()
+    assert _mine(batches, events) == sorted(str(e.pk) for e in events)
+    assert len(batches) == 3  # chunks of 50
+    assert not Event.objects.filter(published_at__isnull=True).exists()
+    # and a second round finds nothing to publish
+    assert publish_batch() == 0
+    assert _drain() == []
+
+
+def test_events_published_on_commit_are_not_published_again(workspace):
+    # given internal events (published by their own transaction's commit)
+    _store(workspace, 2, later=False)
+    _drain()
+    # when the publisher runs, then it has nothing to do
+    assert publish_batch() == 0
+    assert _drain() == []
+
+
+def test_an_event_no_longer_pending_is_marked_but_not_sent(workspace):
+    # given two unpublished events, one of them marked stale by its delivery
+    fresh, stale = _store(workspace, 2)
+    Event.objects.filter(pk=stale.pk).update(status=EventStatus.STALE)
+    _drain()
+    # when
+    assert publish_batch() == 2
+    # then only the pending one is sent; both are settled for the publisher
+    assert _mine(_drain(), [fresh, stale]) == [str(fresh.pk)]
+    assert not Event.objects.filter(published_at__isnull=True).exists()
+
+
+def test_a_publisher_dying_between_claim_and_publish_loses_nothing(workspace):
+    # given unpublished events claimed by a first publisher (its own database connection)
+    events = _store(workspace, 5)
+    _drain()
+    claimed = threading.Event()
+    crash = threading.Event()
+    seen: list[int] = []
+
+    def first_publisher() -> None:
+        try:
+            with transaction.atomic():
+                rows = list(
+                    Event.objects.select_for_update(skip_locked=True)
+                    .filter(published_at__isnull=True)
+                    .values_list("pk", flat=True)
+                )
+                seen.append(len(rows))
+                claimed.set()
+                crash.wait(10)
+                # the process dies here, before publishing: its transaction never commits
+                raise SystemExit("publisher killed")
+        except SystemExit:
+            pass
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first_publisher)
+    thread.start()
+    assert claimed.wait(10)
+    # when a second publisher runs meanwhile, it skips the claimed rows (no wait, no double)
+    assert publish_batch() == 0
+    # and when the first one dies
+    crash.set()
+    thread.join(10)
+    assert seen == [5]
+    # then the rows are unpublished again and the next round publishes every one of them
+    assert Event.objects.filter(published_at__isnull=True).count() == 5
+    assert publish_batch() == 5
+    assert _mine(_drain(), events) == sorted(str(e.pk) for e in events)
+
+
+def test_the_publisher_thread_wakes_on_the_notify_of_a_stored_event(workspace):
+    # given the publisher loop running with a long poll: only a NOTIFY can wake it in time
+    _drain()
+    publisher = PublisherThread(poll=30)
+    publisher.start()
+    try:
+        time.sleep(0.5)  # it has drained the (empty) backlog and is listening
+        # when a webhook event is stored
+        started = time.monotonic()
+        (event,) = _store(workspace, 1)
+        # then it is published within a moment, not after the poll
+        deadline = started + 10
+        while time.monotonic() < deadline:
+            if Event.objects.filter(pk=event.pk, published_at__isnull=False).exists():
+                break
+            time.sleep(0.05)
+        assert Event.objects.get(pk=event.pk).published_at is not None
+        assert time.monotonic() - started < 5
+        assert _mine(_drain(), [event]) == [str(event.pk)]
+    finally:
+        publisher.stopping.set()
+        # a NOTIFY ends its wait at once
+        with connection.cursor() as cursor:
+            cursor.execute("NOTIFY typewire_events")
+        publisher.join(10)
+    assert not publisher.is_alive()
