@@ -1,4 +1,7 @@
-"""``/api/v1/executions/`` (the execution log, replay) and ``/api/v1/events/`` (emit an event)."""
+"""The execution log (replay), emitting events, and webhook URLs disabled after a 410 Gone.
+
+``/api/v1/executions/``, ``/api/v1/events/`` and ``/api/v1/disabled-targets/``.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from rest_framework.response import Response
 from accounts.access import ADMIN_AREA, MARKETER_AREA, Access
 from accounts.api import WorkspaceScopedMixin
 from accounts.models import Role
+from automations.engine.http import redact_url
 from automations.engine.replay import NotReplayable, replay
-from automations.models import Alert, Attempt, Execution, ExecutionStatus, StepRun
+from automations.engine.targets import enable_target
+from automations.models import Alert, Attempt, DisabledTarget, Execution, ExecutionStatus, StepRun
 from catalog.events import DuplicateEventError, record_event
 from catalog.models import EventSource
 from catalog.registry import UnknownEntryError, registry
@@ -260,3 +265,63 @@ class EventViewSet(viewsets.ViewSet):
         except DuplicateEventError as exc:
             return Response({"duplicate": True, "event_id": str(exc.existing.pk)})
         return Response({"event_id": str(event.pk)}, status=status.HTTP_202_ACCEPTED)
+
+
+class DisabledTargetSerializer(serializers.ModelSerializer[DisabledTarget]):
+    """A webhook URL Typewire stopped calling (credentials in its query string hidden)."""
+
+    url = serializers.SerializerMethodField()
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = DisabledTarget
+        fields = [
+            "id",
+            "url",
+            "reason",
+            "rule",
+            "execution",
+            "disabled_at",
+            "is_active",
+            "enabled_at",
+            "enabled_by",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, target: DisabledTarget) -> str:
+        """The URL with user info and secret query values redacted."""
+        return redact_url(target.url)
+
+
+class DisabledTargetViewSet(
+    WorkspaceScopedMixin[DisabledTarget],
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[DisabledTarget],
+):
+    """Webhook URLs of the workspace that answered 410 Gone; ``fire_webhook`` skips them.
+
+    Admins and auditors read; ``POST <id>/enable/`` (admins) lets rules call the URL again.
+    ``?active=true`` lists only the URLs still disabled.
+    """
+
+    access: ClassVar[Access] = ADMIN_AREA
+    queryset = DisabledTarget.objects.order_by("-disabled_at", "-id")
+    serializer_class = DisabledTargetSerializer
+
+    def get_queryset(self) -> QuerySet[DisabledTarget]:
+        """The workspace's disabled targets, only the active ones with ``?active=true``."""
+        queryset = super().get_queryset()
+        active = self.request.query_params.get("active")
+        if active is not None:
+            if active not in ("true", "false"):
+                raise serializers.ValidationError({"active": ["Use true or false."]})
+            queryset = queryset.filter(enabled_at__isnull=active == "true")
+        return queryset
+
+    @extend_schema(request=None, responses=DisabledTargetSerializer)
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, pk: str) -> Response:
+        """Let rules call this URL again (admins only); enabling it twice changes nothing."""
+        target = enable_target(self.get_object(), by=request.user)
+        return Response(DisabledTargetSerializer(target).data)

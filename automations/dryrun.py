@@ -347,8 +347,17 @@ def describe_step(
             return f"Would remove the tag {_quote(get('tag'))} from {customer}"
         case "update_field":
             return f"Would set {_plain(get('field'))} of {customer} to {_quote(get('value'))}"
+        case "upsert_customer":
+            return f"Would create or update the customer with the email {_plain(get('email'))}"
         case "enroll_journey":
             return f"Would enroll {customer} in journey {_plain(get('journey_id'))}"
+        case "enroll_product_buyers":
+            days = get("within_days")
+            since = f" who ordered in the last {_plain(days)} days" if days else ""
+            return (
+                f"Would enroll the buyers of products {_plain(get('product_ids'))}{since} "
+                f"in journey {_plain(get('journey_id'))}"
+            )
         case "exit_journey":
             reason = f" (reason: {_quote(get('reason'))})" if get("reason") else ""
             return f"Would remove {customer} from journey {_plain(get('journey_id'))}{reason}"

@@ -372,3 +372,50 @@ class CatalogCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.fingerprint[:12]}"
+
+
+class DisabledTarget(models.Model):
+    """An outbound webhook URL Typewire stopped calling in a workspace: it answered 410 Gone.
+
+    While a row is active (``enabled_at`` empty), every ``fire_webhook`` to that exact URL from
+    any rule of the workspace fails at once without calling it. An admin re-enables the URL
+    through the API, which keeps the row as history.
+    """
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="disabled_targets"
+    )
+    url = models.CharField(max_length=2000)
+    reason = models.CharField(max_length=500)
+    rule = models.ForeignKey(
+        Rule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    execution = models.ForeignKey(
+        Execution, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    disabled_at = models.DateTimeField()
+    enabled_at = models.DateTimeField(null=True, blank=True)
+    enabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        """Newest first; at most one active row per (workspace, URL)."""
+
+        ordering = ["-disabled_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "url"],
+                condition=Q(enabled_at__isnull=True),
+                name="disabled_target_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "enabled again" if self.enabled_at else "disabled"
+        return f"{self.url} ({state})"
+
+    @property
+    def is_active(self) -> bool:
+        """Whether sends to the URL are still refused."""
+        return self.enabled_at is None

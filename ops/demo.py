@@ -7,10 +7,10 @@ outside Typewire (emails go through the configured mail backend, the console in 
 enabled; rules that post to Slack, Airtable or another system are saved disabled, with a
 description naming what to configure before switching them on.
 
-Two parts of SPEC 10 have no rule here: tagging a Stripe customer ``churned`` and setting
-``app_install_date`` from a webhook both need a customer reference in a webhook body, which
-endpoint declarations cannot express yet; and enrolling the buyers of the products named by an
-anomaly needs a for-each step the catalog does not have.
+Three parts of SPEC 10 have no demo rule yet, though the catalog can express them (see
+``tests/e2e/test_scenarios.py``): tagging a Stripe customer ``churned`` and setting
+``app_install_date`` from a webhook (an endpoint field declared ``ref(customer)``), and enrolling
+the buyers of the products named by an anomaly (``enroll_product_buyers``).
 """
 
 from __future__ import annotations

@@ -82,6 +82,41 @@ def celery_worker(
         log.close()
 
 
+@contextmanager
+def celery_beat(
+    *, name: str = "test", extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``celery beat`` (the project's DatabaseScheduler) on the test database in the block.
+
+    Its log is ``var/beat-<name>.log``; the block starts once beat has loaded its schedule.
+    """
+    env = dict(os.environ)
+    env["DATABASE_URL"] = test_database_url()
+    env.update(extra_env or {})
+    log_path = ROOT / "var" / f"beat-{name}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    cmd = [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "DEBUG"]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        wait_for(lambda: b"beat: Starting" in log_path.read_bytes() or proc.poll() is not None)
+        # "Starting" comes before the schedule is read: wait for its first tick too.
+        wait_for(lambda: b"beat: Waking up" in log_path.read_bytes() or proc.poll() is not None, 60)
+        if proc.poll() is not None:
+            raise RuntimeError(f"beat {name} exited: see {log_path}")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
 def wait_for[T](
     predicate: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2
 ) -> T:

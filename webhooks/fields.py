@@ -7,8 +7,10 @@ An admin declares the fields of a custom endpoint's body as plain JSON, the form
      "customer.name": "string"}
 
 A trailing ``?`` makes a field optional. A dotted name declares a field of a nested object
-(an open object: undeclared keys are kept). ``object`` is a free-form object. Entity references
-(``ref(...)``) cannot be declared: ids sent by other systems are not Typewire's.
+(an open object: undeclared keys are kept). ``object`` is a free-form object. ``ref(<entity>)``
+declares a Typewire entity id the sender carries (a Stripe customer's ``metadata.customer_id``),
+so a rule can tag or update that customer; the engine checks at run time that it exists in the
+workspace.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Blast-radius limits of a rule: a rate cap, a circuit breaker, a spike check, pause and resume.
 
-- **Rate cap** (``Rule.rate_limit_per_minute``): dispatch lets at most that many executions of
-  the rule through per clock minute (counted by ``Execution.admitted_at``); the rest are created
-  held, and the sweeper releases them, oldest first, as later minutes have room.
+- **Rate cap** (``Rule.rate_limit_per_minute``): dispatch (and ``run_rule``, for the rule it
+  chains) lets at most that many executions of the rule through per clock minute (counted by
+  ``Execution.admitted_at``); the rest are created held, and the sweeper releases them, oldest
+  first, as later minutes have room.
 - **Circuit breaker** (``Rule.breaker_threshold``, ``Rule.breaker_failure_ratio``): after the
   given number of consecutive dead-lettered executions, or when the share of dead ones among the
   last ``TYPEWIRE_BREAKER_RATIO_WINDOW`` settled executions reaches the ratio, the rule is paused.
@@ -32,6 +33,8 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from accounts.audit import record_change
+from accounts.models import AuditObject
 from automations.engine.alerts import send_pause_alerts
 from automations.engine.queue import enqueue_run
 from automations.models import Execution, ExecutionStatus, Rule
@@ -292,6 +295,15 @@ def pause_rule(
             rule_id=rule_id, parent__isnull=True, status__in=HOLDABLE
         ).update(status=ExecutionStatus.HELD, resume_at=None, admitted_at=None)
         rule = Rule.objects.select_related("owner").get(pk=rule_id)
+        record_change(
+            workspace=rule.workspace_id,
+            actor=None,
+            action="paused",
+            object_type=AuditObject.RULE,
+            object_id=rule.pk,
+            object_label=rule.name,
+            changes={"cause": cause.value, "reason": text, "held": held},
+        )
         logger.warning("rule %s paused (%s): %s; %s held", rule_id, cause, reason, held)
         send_pause_alerts(rule, text, execution=execution)
     return True
@@ -333,14 +345,14 @@ def ratio_window() -> int:
 
 
 def recent_settled(rule: Rule, count: int) -> list[str]:
-    """Return the statuses of the rule's last ``count`` settled top-level executions, newest first.
+    """Return the statuses of the rule's last ``count`` settled executions, newest first.
 
-    Only those that finished since the rule was last resumed: a resume starts a fresh count.
+    Executions chained by ``run_rule`` count too. Only those that finished since the rule was
+    last resumed: a resume starts a fresh count.
     """
     settled = Execution.objects.filter(
         workspace_id=rule.workspace_id,
         rule_id=rule.pk,
-        parent__isnull=True,
         status__in=SETTLED,
     )
     if rule.resumed_at is not None:
@@ -352,11 +364,9 @@ def recent_settled(rule: Rule, count: int) -> list[str]:
 def check_breaker(execution: Execution) -> bool:
     """After ``execution`` was dead-lettered: pause its rule if the breaker trips; return whether.
 
-    Call in the transaction that dead-letters it. Executions of chained rules (``run_rule``)
-    do not count: they are part of their parent's step.
+    Call in the transaction that dead-letters it. An execution chained by ``run_rule`` counts
+    for its own rule (the chained one); its parent then counts for the parent's rule.
     """
-    if execution.parent_id is not None:
-        return False
     rule = Rule.objects.get(pk=execution.rule_id)
     threshold, ratio = rule.breaker_threshold, rule.breaker_failure_ratio
     if rule.is_paused or (threshold is None and ratio is None):

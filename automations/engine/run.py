@@ -42,7 +42,7 @@ from automations.engine.contract import (
     StepContext,
     StepError,
 )
-from automations.engine.limits import check_breaker
+from automations.engine.limits import admit, check_breaker
 from automations.engine.scope import CompiledRule, RuleBroken, compiled_for
 from automations.models import (
     AppliedEffect,
@@ -123,10 +123,14 @@ def _cap(text: str) -> str:
 # Claiming
 
 
-def claim(execution_id: int, now: dt.datetime | None = None) -> dt.datetime | None:
+def claim(
+    execution_id: int, now: dt.datetime | None = None, *, untouched: bool = False
+) -> dt.datetime | None:
     """Claim an execution for this worker; return the lease (the fencing token) or None.
 
     Claimable: pending, waiting and due, or running with an expired lease (its worker died).
+    ``untouched``: only a pending execution that was never claimed (``started_at`` unset), so
+    the claimer knows it has no step runs yet.
     """
     moment = now or timezone.now()
     lease = moment + lease_duration()
@@ -135,6 +139,8 @@ def claim(execution_id: int, now: dt.datetime | None = None) -> dt.datetime | No
         | Q(status=ExecutionStatus.WAITING, resume_at__lte=moment)
         | Q(status=ExecutionStatus.RUNNING, lease_until__lt=moment)
     )
+    if untouched:
+        claimable = Q(status=ExecutionStatus.PENDING, started_at__isnull=True)
     updated = Execution.objects.filter(claimable, pk=execution_id).update(
         status=ExecutionStatus.RUNNING,
         lease_until=lease,
@@ -201,19 +207,34 @@ class _Stop:
     status: str
 
 
-def run_execution(execution_id: int) -> str | None:
+def run_execution(execution_id: int, *, prepared: Execution | None = None) -> str | None:
     """Run (or resume) one execution as far as it goes; return its new status.
 
     Returns None when the execution could not be claimed (finished, not due, or held by a live
     worker): the call then did nothing. See the module docstring for the guarantees.
+
+    ``prepared``: the execution as dispatch just created it, its rule, workspace and event
+    attached; it is then claimed only if no worker ever claimed it, and neither it nor its step
+    runs (there are none) are read back.
     """
-    lease = claim(execution_id)
-    if lease is None:
-        return None
-    related = ("rule", "rule__workspace", "rule__owner", "event", "workspace")
-    execution = Execution.objects.select_related(*related).get(pk=execution_id)
+    if prepared is not None:
+        moment = timezone.now()
+        lease = claim(execution_id, moment, untouched=True)
+        if lease is None:
+            return None
+        execution = prepared
+        execution.status = ExecutionStatus.RUNNING
+        execution.lease_until = lease
+        execution.resume_at = None
+        execution.started_at = moment
+    else:
+        lease = claim(execution_id)
+        if lease is None:
+            return None
+        related = ("rule", "rule__workspace", "rule__owner", "event", "workspace")
+        execution = Execution.objects.select_related(*related).get(pk=execution_id)
     try:
-        return _ExecutionRun(execution, lease).run()
+        return _ExecutionRun(execution, lease, untouched=prepared is not None).run()
     except LeaseLost:
         logger.warning("execution %s: lease lost, another worker carries on", execution_id)
         return None
@@ -222,12 +243,19 @@ def run_execution(execution_id: int) -> str | None:
 class _ExecutionRun:
     """One claimed run of an execution: walks the steps, keeping the outputs seen so far."""
 
-    def __init__(self, execution: Execution, lease: dt.datetime) -> None:
+    def __init__(
+        self, execution: Execution, lease: dt.datetime, *, untouched: bool = False
+    ) -> None:
         self.execution = execution
         self.lease = lease
         self.event: Event = execution.event
         self.rule: Rule = execution.rule
-        self.step_runs: dict[str, StepRun] = {s.path: s for s in execution.steps.all()}
+        # Untouched (never claimed before this lease): no step run exists, and none but the
+        # ones this run creates can appear while it holds the lease.
+        self.untouched = untouched
+        self.step_runs: dict[str, StepRun] = (
+            {} if untouched else {s.path: s for s in execution.steps.all()}
+        )
         self.causation = Causation.from_event(self.event, execution_id=execution.pk)
         self.compiled: CompiledRule | None = None
 
@@ -286,7 +314,16 @@ class _ExecutionRun:
 
     def _step_run(self, step: Step, path: str) -> StepRun:
         found = self.step_runs.get(path)
-        if found is None:
+        if found is None and self.untouched:
+            found = StepRun.objects.create(
+                execution=self.execution,
+                path=path,
+                step_id=step.id,
+                action=step.action,
+                idempotency_key=f"{self.execution.pk}:{path}",
+            )
+            self.step_runs[path] = found
+        elif found is None:
             found, _ = StepRun.objects.get_or_create(
                 execution=self.execution,
                 path=path,
@@ -353,22 +390,21 @@ class _ExecutionRun:
             pk=inputs["rule_id"], workspace_id=self.execution.workspace_id
         ).first()
         if target is None:
-            return self._fail(step_run, f"There is no rule #{inputs['rule_id']} in this workspace.")
+            return self._fail(
+                step_run,
+                f"There is no rule #{inputs['rule_id']} in this workspace (was it deleted?).",
+            )
         now = timezone.now()
         if step_run.status != StepStatus.WAITING:
             self._save(
                 step_run, status=StepStatus.RUNNING, inputs=inputs, started_at=now, attempts=1
             )
-        child, _ = Execution.objects.get_or_create(
-            parent=self.execution,
-            parent_step=path,
-            defaults={
-                "workspace_id": self.execution.workspace_id,
-                "rule": target,
-                "rule_version": target.version,
-                "event": self.event,
-            },
-        )
+        child = Execution.objects.filter(parent=self.execution, parent_step=path).first()
+        if child is None:
+            refusal = chain_refusal(target)
+            if refusal:
+                return self._fail(step_run, refusal)
+            child = self._start_child(target, path, now)
         # Inline, on this worker: the chained rule is part of this step.
         run_execution(child.pk)
         child.refresh_from_db()
@@ -391,6 +427,28 @@ class _ExecutionRun:
         self._save(step_run, status=StepStatus.WAITING, next_attempt_at=due)
         self._settle(ExecutionStatus.WAITING, resume_at=due)
         return _Stop(ExecutionStatus.WAITING)
+
+    def _start_child(self, target: Rule, path: str, now: dt.datetime) -> Execution:
+        """Create the chained rule's execution, admitted like any of that rule's executions.
+
+        It counts against the target rule's rate cap: over the cap it is created held (the
+        parent waits), and the sweeper releases it when a later minute has room.
+        """
+        with transaction.atomic():
+            status = admit([target], now=now)[target.pk]
+            child, _ = Execution.objects.get_or_create(
+                parent=self.execution,
+                parent_step=path,
+                defaults={
+                    "workspace_id": self.execution.workspace_id,
+                    "rule": target,
+                    "rule_version": target.version,
+                    "event": self.event,
+                    "status": status,
+                    "admitted_at": now if status == ExecutionStatus.PENDING else None,
+                },
+            )
+        return child
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -427,7 +485,7 @@ class _ExecutionRun:
         )
         started = timezone.now()
         try:
-            output = call_runner(spec, ctx)
+            output = call_runner(spec, ctx, first_try=self.untouched and number == 1)
         except RetryableError as exc:
             return self._retry(spec, step_run, number, started, exc, ctx)
         except PermanentError as exc:
@@ -553,7 +611,17 @@ class _ExecutionRun:
         )
 
     def _renew_lease(self) -> None:
-        lease = timezone.now() + lease_duration()
+        """Extend the lease before a step, unless less than a tenth of it has gone by.
+
+        A lease this young is far from expiring, so no other worker can hold the execution and
+        the write would only move the deadline by milliseconds; every write that settles the
+        execution is fenced by the lease anyway (``_settle``).
+        """
+        now = timezone.now()
+        duration = lease_duration()
+        if self.lease - now > duration * 0.9:
+            return
+        lease = now + duration
         if not self._fenced().update(lease_until=lease):
             raise LeaseLost(self.execution.pk)
         self.lease = lease
@@ -631,14 +699,16 @@ class _ExecutionRun:
                 f"Stopped as a loop: the chain of rules started by event {root} reached depth "
                 f"{event.depth} (the limit is {limit}): {self._chain_words()}."
             )
-        again = (
-            Execution.objects.filter(
-                workspace_id=self.execution.workspace_id, rule_id=self.rule.pk, parent__isnull=True
-            )
-            .filter(Q(event__root_event_id=root) | Q(event_id=root))
-            .exclude(event_id=event.pk)
-            .exists()
-        )
+        # The chain's events first (event_root_idx and the primary key), then this rule's
+        # executions of them (execution_unique_event_rule): a few index probes, however many
+        # executions the rule has. (An OR across the join made PostgreSQL scan them all.)
+        chain = Event.objects.filter(Q(root_event_id=root) | Q(pk=root)).exclude(pk=event.pk)
+        again = Execution.objects.filter(
+            workspace_id=self.execution.workspace_id,
+            rule_id=self.rule.pk,
+            parent__isnull=True,
+            event_id__in=chain.values("pk"),
+        ).exists()
         if again:
             return (
                 f"Stopped as a loop: rule '{self.rule.name}' already ran for event {root}, which "
@@ -679,18 +749,36 @@ class _ExecutionRun:
         return " → ".join(f"'{n}'" for n in reversed(names))
 
 
-def call_runner(spec: ActionSpec, ctx: StepContext) -> dict[str, Any]:
+def chain_refusal(target: Rule) -> str:
+    """Return why ``run_rule`` may not start ``target`` (switched off or paused), or "".
+
+    A rule switched off or paused by a person or by Typewire runs for nobody, chains included.
+    """
+    if not target.is_enabled:
+        why = f" ({target.disabled_reason})" if target.disabled_reason else ""
+        return f"The rule '{target.name}' (#{target.pk}) is switched off{why}: it was not run."
+    if target.is_paused:
+        why = f" {target.paused_reason}" if target.paused_reason else ""
+        return f"The rule '{target.name}' (#{target.pk}) is paused: it was not run.{why}"
+    return ""
+
+
+def call_runner(spec: ActionSpec, ctx: StepContext, *, first_try: bool = False) -> dict[str, Any]:
     """Run the action's runner once and return its validated outputs.
 
     An internal action runs in one transaction with its :class:`AppliedEffect` row: when the
     step's key is already there, the effect is not applied again and the recorded outputs are
     returned. An HTTP action is called outside any transaction; it sends the key itself.
+    ``first_try``: the step run was just created, so no effect can be recorded under its key
+    yet and the lookup is skipped (the row's primary key still refuses a second one).
     """
     runner = spec.load_runner()
     if spec.is_http:
         return dict(spec.validate_outputs(runner(ctx) or {}))
     with transaction.atomic():
-        applied = AppliedEffect.objects.filter(pk=ctx.idempotency_key).first()
+        applied = None
+        if not first_try:
+            applied = AppliedEffect.objects.filter(pk=ctx.idempotency_key).first()
         if applied is not None:
             output: dict[str, Any] = applied.output
             return output

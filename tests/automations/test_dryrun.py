@@ -419,8 +419,17 @@ def test_placeholder_outputs_follow_the_output_types(_case, action, outputs):
         ("tag", "Would tag customer 101 with 'vip'"),
         ("untag", "Would remove the tag 'trial' from customer 101"),
         ("update_field", "Would set app_install_date of customer 101 to '2025-03-01'"),
+        (
+            "upsert_customer",
+            "Would create or update the customer with the email jane.doe@example.com",
+        ),
         ("enroll_journey", "Would enroll customer 101 in journey 3"),
         ("exit_journey", "Would remove customer 101 from journey 3 (reason: 'converted')"),
+        (
+            "enroll_product_buyers",
+            "Would enroll the buyers of products 501, 502 who ordered in the last 90 days "
+            "in journey 3",
+        ),
         (
             "send_transactional_email",
             "Would email customer 101 with the subject "

@@ -49,8 +49,10 @@ SPEC_ACTION_KEYS = [
     "tag",
     "untag",
     "update_field",
+    "upsert_customer",
     "enroll_journey",
     "exit_journey",
+    "enroll_product_buyers",
     "send_transactional_email",
     "send_campaign",
     "sync_to_meta_audience",
@@ -104,7 +106,7 @@ def test_builtin_entries_register_cleanly():
 
     # then
     assert len(registry.triggers()) == 30
-    assert len(registry.actions()) == 26
+    assert len(registry.actions()) == 28
 
 
 @pytest.mark.parametrize("spec", catalog_entries.TRIGGERS, ids=lambda spec: spec.key)
@@ -609,8 +611,10 @@ def test_wrong_action_inputs_are_rejected(_case, action_key, inputs, expected):
         ("tag", ("customer_tagged",)),
         ("untag", ("customer_tagged",)),
         ("update_field", ("customer_updated", "lifecycle_changed", "opt_in_changed")),
+        ("upsert_customer", ("customer_created", "customer_updated", "opt_in_changed")),
         ("enroll_journey", ("journey_enrolled",)),
         ("exit_journey", ("journey_exited",)),
+        ("enroll_product_buyers", ("journey_enrolled",)),
         ("send_campaign", ("campaign_launched",)),
         ("update_price", ("product_updated",)),
         (

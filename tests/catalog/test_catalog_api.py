@@ -37,6 +37,23 @@ def test_actions_list_inputs_outputs_and_emitted_events(api_client_for, auditor)
     assert set(tag["inputs"]["required"]) == {"customer_id", "tag"}
 
 
+def test_the_customer_upsert_and_the_buyers_enrollment_are_typed_in_the_catalog_api(
+    api_client_for, auditor
+):
+    # when
+    response = api_client_for(auditor).get("/api/v1/catalog/actions/")
+    # then
+    actions = {a["key"]: a for a in response.json()}
+    upsert, buyers = actions["upsert_customer"], actions["enroll_product_buyers"]
+    assert upsert["inputs"]["required"] == ["email"]
+    assert upsert["outputs"]["properties"]["customer_id"]["x-typewire-type"] == "ref(customer)"
+    assert upsert["emits"] == ["customer_created", "customer_updated", "opt_in_changed"]
+    assert set(buyers["inputs"]["required"]) == {"product_ids", "journey_id"}
+    products = buyers["inputs"]["properties"]["product_ids"]
+    assert products["x-typewire-type"] == "list(ref(product))"
+    assert buyers["emits"] == ["journey_enrolled"]
+
+
 def test_plugin_trigger_and_action_appear_in_the_catalog_api(api_client_for, marketer):
     # given
     api = api_client_for(marketer)

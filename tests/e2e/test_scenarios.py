@@ -4,7 +4,7 @@ One Celery worker process (PostgreSQL, Redis) serves the whole module. One local
 127.0.0.1 stands in for Slack, Airtable, the warehouse, the provisioning system, the infra
 API and the AI provider; a local SMTP server takes the emails (the worker is another process,
 so Django's locmem outbox would not be visible here). Every rule is saved through
-``automations.services.save_rule``, so it passed the checker, unless a comment says otherwise.
+``automations.services.save_rule``, so it passed the checker.
 Signed webhooks are verified on the receiving side with ``standardwebhooks.Webhook.verify``.
 """
 
@@ -33,12 +33,17 @@ from standardwebhooks.webhooks import Webhook
 
 from accounts.models import Workspace
 from automations.definitions import condition, literal, ref, step, template
-from automations.models import Execution, ExecutionStatus, Rule
+from automations.models import Execution, ExecutionStatus, Rule, StepRun
 from automations.services import save_rule
 from automations.triggers.anomaly import detect_workspace
 from automations.triggers.metrics import record_sample
 from automations.triggers.schedule import fire_tick
-from catalog.domain.services import create_customer, define_custom_field, tag_customer
+from catalog.domain.services import (
+    create_customer,
+    define_custom_field,
+    enroll_journey,
+    tag_customer,
+)
 from catalog.events import record_event
 from catalog.models import (
     Customer,
@@ -204,36 +209,6 @@ def _rule(
     )
 
 
-def _unchecked_rule(
-    workspace: Workspace,
-    name: str,
-    trigger: str,
-    *steps: dict[str, Any],
-    config: dict[str, Any] | None = None,
-    conditions: list[dict[str, Any]] | None = None,
-) -> Rule:
-    """Store a rule without the checker.
-
-    Only for steps the checker cannot type yet: a webhook body field cannot be declared as a
-    customer reference (endpoint declarations have no ``ref`` type), so ``tag`` and
-    ``update_field`` cannot take a customer from a webhook. The engine runs such rules.
-    """
-    definition = {
-        "trigger": {"key": trigger, "config": config or {}},
-        "conditions": conditions or [],
-        "steps": list(steps),
-        "alert": {"kind": "email", "target": "ops@typewire.test"},
-    }
-    return Rule.objects.create(
-        workspace=workspace,
-        name=name,
-        trigger_key=trigger,
-        definition=definition,
-        sentence=f"When {trigger} happens, run {len(steps)} step(s).",
-        is_enabled=True,
-    )
-
-
 def _signed_webhook(url: str, body: dict[str, Any]) -> dict[str, Any]:
     return step(
         "notify",
@@ -315,19 +290,29 @@ def test_scenario_1_stripe_welcomes_payers_churns_cancellations_and_retries_fail
             "data.object.receipt_email": "email?",
             "data.object.customer_email": "email?",
             "data.object.amount": "integer?",
-            "data.object.metadata.customer_id": "integer?",
+            "data.object.metadata.customer_id": "ref(customer)?",
+            "data.object.metadata.first_name": "string?",
         },
     )
-    customer = CustomerFactory.create(workspace=workspace, email="jane.doe@example.com")
+    customer = CustomerFactory.create(
+        workspace=workspace, email="jane.doe@example.com", first_name="", source="shopify"
+    )
     on_hook = {"endpoint_id": hook.pk}
     welcome = _rule(
         workspace,
         "Stripe welcome",
         "webhook_received",
         step(
+            "payer",
+            "upsert_customer",
+            email=ref("body.data.object.receipt_email"),
+            first_name=ref("body.data.object.metadata.first_name"),
+            source=literal("stripe"),
+        ),
+        step(
             "welcome",
             "send_transactional_email",
-            to=ref("body.data.object.receipt_email"),
+            customer_id=ref("steps.payer.customer_id"),
             subject=literal("Welcome to Acme!"),
             body=template("Thanks for your payment of {{ body.data.object.amount }} cents."),
         ),
@@ -362,8 +347,7 @@ def test_scenario_1_stripe_welcomes_payers_churns_cancellations_and_retries_fail
         config=on_hook,
         conditions=[condition("event_type", "equals", "customer.subscription.deleted")],
     )
-    # GAP: unchecked, see _unchecked_rule (the checker refuses an integer as a customer).
-    churn = _unchecked_rule(
+    churn = _rule(
         workspace,
         "Stripe churn",
         "webhook_received",
@@ -390,6 +374,20 @@ def test_scenario_1_stripe_welcomes_payers_churns_cancellations_and_retries_fail
                 "status": "succeeded",
                 "customer": "cus_1",
                 "receipt_email": "jane.doe@example.com",
+                "metadata": {"first_name": "Jane"},
+            },
+        ),
+        _stripe_event(
+            "payment_intent.succeeded",
+            "evt_pi_new",
+            {
+                "id": "pi_2",
+                "amount": 4900,
+                "currency": "eur",
+                "status": "succeeded",
+                "customer": "cus_2",
+                "receipt_email": "nina.new@example.com",
+                "metadata": {"first_name": "Nina"},
             },
         ),
         _stripe_event(
@@ -416,20 +414,39 @@ def test_scenario_1_stripe_welcomes_payers_churns_cancellations_and_retries_fail
         ),
     ]
 
-    # when Stripe delivers the three events, the cancellation twice (a Stripe retry)
+    # when Stripe delivers the four events, the cancellation twice (a Stripe retry)
     for body in deliveries:
         post(hook.token, body, stripe_headers(body, secret))
-    post(hook.token, deliveries[1], stripe_headers(deliveries[1], secret), status=200)
+    post(hook.token, deliveries[2], stripe_headers(deliveries[2], secret), status=200)
 
     # then
-    settle(lambda: len(world.mail.messages) == 2 and len(world.requests_to("/provisioning")) == 1)
+    settle(lambda: len(world.mail.messages) == 3 and len(world.requests_to("/provisioning")) == 1)
     assert recipients(world.mail) == [
         ("jane.doe@example.com", "Welcome to Acme!"),
         ("jane.doe@example.com", "Your payment did not go through"),
+        ("nina.new@example.com", "Welcome to Acme!"),
     ]
-    assert [m.get_content().strip() for m in world.mail.messages if "Welcome" in m["Subject"]] == [
-        "Thanks for your payment of 12000 cents."
+    welcomes = sorted(
+        m.get_content().strip() for m in world.mail.messages if "Welcome" in m["Subject"]
+    )
+    assert welcomes == [
+        "Thanks for your payment of 12000 cents.",
+        "Thanks for your payment of 4900 cents.",
     ]
+    # the known payer was updated, the new one created, each by the welcome rule
+    customer.refresh_from_db()
+    nina = Customer.objects.get(workspace=workspace, email="nina.new@example.com")
+    assert (customer.first_name, customer.source) == ("Jane", "shopify")
+    assert (nina.first_name, nina.source) == ("Nina", "stripe")
+    [created] = Event.objects.filter(trigger_key="customer_created")
+    [updated] = Event.objects.filter(trigger_key="customer_updated")
+    assert created.payload["customer_id"] == nina.pk
+    assert (updated.payload["customer_id"], updated.payload["changed_fields"]) == (
+        customer.pk,
+        ["first_name"],
+    )
+    welcome_runs = set(Execution.objects.filter(rule=welcome).values_list("pk", flat=True))
+    assert {created.causation_execution_id, updated.causation_execution_id} == welcome_runs
     [deprovision] = world.verified("/provisioning")
     assert deprovision == {
         "object": {
@@ -444,6 +461,7 @@ def test_scenario_1_stripe_welcomes_payers_churns_cancellations_and_retries_fail
         ("Stripe churn", ExecutionStatus.SUCCEEDED),
         ("Stripe deprovision", ExecutionStatus.SUCCEEDED),
         ("Stripe retry", ExecutionStatus.SUCCEEDED),
+        ("Stripe welcome", ExecutionStatus.SUCCEEDED),
         ("Stripe welcome", ExecutionStatus.SUCCEEDED),
     ]
 
@@ -573,7 +591,7 @@ def test_scenario_3_a_vip_tag_enrolls_the_customer_in_the_vip_welcome_journey_on
 
 def _seed_hour(
     workspace: Workspace,
-    customer: Customer,
+    customers: list[Customer],
     hour: datetime,
     products: list[Product],
     refunds: int,
@@ -583,7 +601,7 @@ def _seed_hour(
         [
             Order(
                 workspace=workspace,
-                customer=customer,
+                customer=customers[n % len(customers)],
                 total=Decimal("40.00"),
                 currency="EUR",
                 status="paid",
@@ -614,18 +632,23 @@ def _seed_hour(
             )
 
 
-def test_scenario_4_a_p1_refund_rate_anomaly_posts_to_urgent_with_the_products(
+def test_scenario_4_a_p1_refund_rate_anomaly_posts_to_urgent_and_enrolls_the_kettle_buyers(
     workspace: Workspace, world: Outside
 ) -> None:
     # given two days of steady trade (a 5 % refund rate), then an hour of refunded kettles
+    # bought by two customers, one of whom is already in the apology journey
     start = (timezone.now() - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
-    customer = CustomerFactory.create(workspace=workspace)
+    regular = CustomerFactory.create(workspace=workspace)
+    buyers = [CustomerFactory.create(workspace=workspace) for _ in range(3)]
     usual = [ProductFactory.create(workspace=workspace) for _ in range(2)]
     kettle = ProductFactory.create(workspace=workspace, title="Faulty kettle")
     for n in range(48):
-        _seed_hour(workspace, customer, start + timedelta(hours=n), usual, refunds=n % 2)
+        _seed_hour(workspace, [regular], start + timedelta(hours=n), usual, refunds=n % 2)
     spike = start + timedelta(hours=48)
-    _seed_hour(workspace, customer, spike, [kettle], refunds=6)
+    _seed_hour(workspace, buyers[:2], spike, [kettle], refunds=6)
+    apology = JourneyFactory.create(workspace=workspace, slug="apology", name="Kettle apology")
+    with transaction.atomic():
+        enroll_journey(journey=apology, customer=buyers[1])
     urgent = _rule(
         workspace,
         "Refund spike",
@@ -635,6 +658,13 @@ def test_scenario_4_a_p1_refund_rate_anomaly_posts_to_urgent_with_the_products(
             "post_to_slack",
             channel=literal("#urgent"),
             text=template("{{ kpi }} is {{ value }} ({{ severity }}): products {{ product_ids }}"),
+        ),
+        step(
+            "apologise",
+            "enroll_product_buyers",
+            product_ids=ref("product_ids"),
+            journey_id=literal(apology.pk),
+            within_days=literal(30),
         ),
         config={"kpi": "refund_rate", "severity": "P1"},
     )
@@ -648,8 +678,15 @@ def test_scenario_4_a_p1_refund_rate_anomaly_posts_to_urgent_with_the_products(
         {"text": f"refund_rate is 0.6000 (P1): products {kettle.pk}", "channel": "#urgent"}
     ]
     assert statuses(urgent) == [("Refund spike", ExecutionStatus.SUCCEEDED)]
-    # GAP: "enroll the customers of the affected products in a journey" has no action: a rule
-    # cannot iterate over product_ids nor look up their buyers (no for-each, no bulk enroll).
+    # the kettle's buyers are in the journey once each; the regular customer is not
+    enrolled = JourneyEnrollment.objects.filter(journey=apology)
+    assert sorted(enrolled.values_list("customer_id", flat=True)) == [buyers[0].pk, buyers[1].pk]
+    [new] = Event.objects.filter(
+        trigger_key="journey_enrolled", causation_execution_id__isnull=False
+    )
+    assert new.payload["customer_id"] == buyers[0].pk
+    step_run = StepRun.objects.get(execution__rule=urgent, step_id="apologise")
+    assert step_run.output == {"buyers": 2, "enrolled": 1}
 
 
 # --- scenario 5 -----------------------------------------------------------------------------

@@ -7,7 +7,10 @@ that same transaction, linked to the execution through ``ctx.causation``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+
+from django.utils import timezone
 
 from automations.engine.contract import PermanentError, StepContext
 from automations.engine.runners.email import send_transactional_email  # noqa: F401
@@ -18,7 +21,9 @@ from catalog.domain.services import (
     update_customer_field,
 )
 from catalog.domain.services import enroll_journey as enroll_service
+from catalog.domain.services import enroll_product_buyers as enroll_buyers_service
 from catalog.domain.services import exit_journey as exit_service
+from catalog.domain.services import upsert_customer as upsert_service
 from catalog.models import Customer, Journey
 from catalog.types import ValidationError
 
@@ -75,6 +80,50 @@ def update_field(ctx: StepContext) -> dict[str, Any]:
     except (DomainError, ValidationError) as exc:
         raise PermanentError(f"cannot set {ctx.inputs['field']}: {exc}") from exc
     return {}
+
+
+def upsert_customer(ctx: StepContext) -> dict[str, Any]:
+    """Update the customer with ``email``, or create one; return its id and whether it is new.
+
+    Emits ``customer_created`` for a new customer, else ``customer_updated`` (and
+    ``opt_in_changed`` for a changed opt-in) when a given detail differs.
+    """
+    inputs = ctx.inputs
+    opt_in = inputs.get("accepts_marketing")
+    try:
+        result = upsert_service(
+            workspace=ctx.workspace,
+            email=inputs["email"],
+            first_name=str(inputs.get("first_name") or ""),
+            last_name=str(inputs.get("last_name") or ""),
+            phone=str(inputs.get("phone") or ""),
+            source=str(inputs.get("source") or ""),
+            email_opt_in=None if opt_in is None else bool(opt_in),
+            causation=ctx.causation,
+        )
+    except (DomainError, ValidationError) as exc:
+        raise PermanentError(f"cannot create or update the customer: {exc}") from exc
+    return {"customer_id": result.customer.pk, "created": result.created}
+
+
+def enroll_product_buyers(ctx: StepContext) -> dict[str, Any]:
+    """Enroll each buyer of ``product_ids`` in the journey once; return buyers and new enrollments.
+
+    Emits ``journey_enrolled`` per newly enrolled customer. Products of another workspace
+    match no order of this one.
+    """
+    days = ctx.inputs.get("within_days")
+    since = timezone.now() - dt.timedelta(days=int(days)) if days else None
+    try:
+        result = enroll_buyers_service(
+            journey=journey_of(ctx),
+            product_ids=[int(pk) for pk in ctx.inputs["product_ids"]],
+            since=since,
+            causation=ctx.causation,
+        )
+    except DomainError as exc:
+        raise PermanentError(str(exc)) from exc
+    return {"buyers": len(result.buyer_ids), "enrolled": len(result.enrolled_ids)}
 
 
 def enroll_journey(ctx: StepContext) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from urllib.parse import quote
 from django.conf import settings
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
-from automations.engine import http
-from automations.engine.contract import PermanentError, StepContext
+from automations.engine import http, targets
+from automations.engine.contract import HttpExchange, PermanentError, StepContext
 
 
 def _json_text(data: Any) -> str:
@@ -30,8 +30,9 @@ def fire_webhook(ctx: StepContext) -> dict[str, Any]:
 
     Headers: ``webhook-id`` (the step's idempotency key), ``webhook-timestamp`` (now, in Unix
     seconds) and, when a signing secret is given, ``webhook-signature`` (``v1,<base64 HMAC>``).
-    Returns ``{"status_code": ...}``. A 410 answer raises ``PermanentError`` with
-    ``disable_target`` set, so the engine stops sending to that URL.
+    Returns ``{"status_code": ...}``. A 410 answer disables the URL for the workspace
+    (:mod:`automations.engine.targets`) and raises ``PermanentError`` with ``disable_target``
+    set; a disabled URL is refused without being called.
     """
     payload = _json_text(ctx.inputs["body"])
     now = datetime.now(UTC)
@@ -49,9 +50,36 @@ def fire_webhook(ctx: StepContext) -> dict[str, Any]:
                 "the signing secret is not a Standard Webhooks secret (whsec_ and base64)"
             ) from exc
         headers["webhook-signature"] = signer.sign(ctx.idempotency_key, now, payload)
-    response = http.request(
-        ctx, "POST", ctx.inputs["url"], headers=headers, content=payload.encode()
-    )
+    url = ctx.inputs["url"]
+    refused = targets.refused_target(ctx.workspace.pk, url)
+    if refused is not None:
+        # Logged like a call, without a status: nothing was sent.
+        exchange = HttpExchange(
+            method="POST",
+            url=http.redact_url(url)[:2000],
+            request_headers=http.redact_headers(headers),
+            request_body=http.cap_body(payload),
+        )
+        ctx.exchanges.append(exchange)
+        raise PermanentError(targets.refusal_message(refused), exchange=exchange)
+    try:
+        response = http.request(ctx, "POST", url, headers=headers, content=payload.encode())
+    except PermanentError as exc:
+        if not exc.disable_target:
+            raise
+        target = targets.disable_target(
+            workspace_id=ctx.workspace.pk,
+            url=url,
+            reason="it answered 410 Gone",
+            rule_id=ctx.rule_id,
+            execution_id=ctx.execution_id,
+        )
+        raise PermanentError(
+            f"{exc.detail}. Typewire stopped sending to this URL from every rule of the "
+            f"workspace; an admin can enable it again (disabled target #{target.pk}).",
+            disable_target=True,
+            exchange=exc.exchange,
+        ) from exc
     return {"status_code": response.status_code}
 
 

@@ -7,9 +7,13 @@ from catalog.specs import ActionSpec, Category
 from catalog.types import (
     FieldSpec,
     any_value,
+    boolean,
     email,
     fields,
+    integer,
+    list_of,
     optional,
+    phone,
     ref,
     required,
     string,
@@ -103,6 +107,68 @@ EXIT_JOURNEY = ActionSpec(
     emits=("journey_exited",),
 )
 
+UPSERT_CUSTOMER = ActionSpec(
+    key="upsert_customer",
+    category=Category.CUSTOMER,
+    label="Create or update customer",
+    description=(
+        "Finds the customer with this email address and updates the details you give, or "
+        "creates the customer when there is none, for example from a Stripe payment. Later "
+        "steps can use the customer, such as to send them a welcome email. Details left empty "
+        "are not changed."
+    ),
+    inputs=fields(
+        email=required(email(), "Email", "Who the customer is: their email address."),
+        first_name=optional(string(), "First name"),
+        last_name=optional(string(), "Last name"),
+        phone=optional(phone(), "Phone"),
+        source=optional(string(), "Source", "Where a new customer came from, such as stripe."),
+        accepts_marketing=optional(
+            boolean(), "Accepts marketing email", "Sets the customer's email opt-in."
+        ),
+    ),
+    outputs=fields(
+        customer_id=required(ref("customer"), "Customer"),
+        created=required(boolean(), "Created", "Whether the customer is new."),
+    ),
+    runner=f"{_RUNNERS}.upsert_customer",
+    example_inputs={
+        "email": "jane.doe@example.com",
+        "first_name": "Jane",
+        "source": "stripe",
+        "accepts_marketing": True,
+    },
+    emits=("customer_created", "customer_updated", "opt_in_changed"),
+)
+
+ENROLL_PRODUCT_BUYERS = ActionSpec(
+    key="enroll_product_buyers",
+    category=Category.CUSTOMER,
+    label="Enroll buyers of products in journey",
+    description=(
+        "Puts every customer who bought one of these products into a journey, for example "
+        "an apology series for the buyers of a product with many refunds. Each customer is "
+        "enrolled once, however many times they bought; customers already in the journey stay "
+        "where they are. Set a look-back to only reach recent buyers."
+    ),
+    inputs=fields(
+        product_ids=required(list_of(ref("product"), min_items=1), "Products"),
+        journey_id=required(ref("journey"), "Journey"),
+        within_days=optional(
+            integer(minimum=1, maximum=3650),
+            "Look back (days)",
+            "Only customers who ordered in this many last days; all buyers when empty.",
+        ),
+    ),
+    outputs=fields(
+        buyers=required(integer(minimum=0), "Buyers", "Customers who bought the products."),
+        enrolled=required(integer(minimum=0), "Enrolled", "Customers newly enrolled."),
+    ),
+    runner=f"{_RUNNERS}.enroll_product_buyers",
+    example_inputs={"product_ids": [501, 502], "journey_id": 3, "within_days": 90},
+    emits=("journey_enrolled",),
+)
+
 SEND_TRANSACTIONAL_EMAIL = ActionSpec(
     key="send_transactional_email",
     category=Category.CUSTOMER,
@@ -131,8 +197,10 @@ ACTIONS: list[ActionSpec] = [
     TAG,
     UNTAG,
     UPDATE_FIELD,
+    UPSERT_CUSTOMER,
     ENROLL_JOURNEY,
     EXIT_JOURNEY,
+    ENROLL_PRODUCT_BUYERS,
     SEND_TRANSACTIONAL_EMAIL,
 ]
 """Customer actions, in catalog order."""

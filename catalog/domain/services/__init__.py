@@ -18,13 +18,19 @@ from catalog.domain.services.customers import (
     tag_customer,
     untag_customer,
     update_customer_field,
+    upsert_customer,
 )
 from catalog.domain.services.guards import (
     DomainError,
     InvalidTransitionError,
     WorkspaceMismatchError,
 )
-from catalog.domain.services.journeys import create_journey, enroll_journey, exit_journey
+from catalog.domain.services.journeys import (
+    create_journey,
+    enroll_journey,
+    enroll_product_buyers,
+    exit_journey,
+)
 from catalog.domain.services.messages import (
     create_message,
     record_message_click,
@@ -58,6 +64,7 @@ __all__ = [
     "create_segment",
     "define_custom_field",
     "enroll_journey",
+    "enroll_product_buyers",
     "exit_journey",
     "fulfil_order",
     "join_segment",
@@ -72,4 +79,5 @@ __all__ = [
     "untag_customer",
     "update_customer_field",
     "update_product",
+    "upsert_customer",
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.models import Workspace
 from catalog import types
@@ -105,6 +106,100 @@ def create_customer(
             causation=causation,
         )
     return customer
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """The customer an upsert found or created, whether it was new, and the fields it changed."""
+
+    customer: Customer
+    created: bool
+    changed_fields: tuple[str, ...] = ()
+
+
+def upsert_customer(
+    *,
+    workspace: Workspace,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    phone: str = "",
+    source: str = "",
+    email_opt_in: bool | None = None,
+    causation: Causation | None = None,
+) -> UpsertResult:
+    """Find the workspace's customer with ``email`` (any letter case) and update it, or create it.
+
+    A new customer gets every given value and emits ``customer_created``. For a known one,
+    only given values (non-empty names and phone, a non-None opt-in) that differ are set, in
+    one ``customer_updated`` listing every changed field, plus ``opt_in_changed`` when the
+    email opt-in changed; ``source`` is kept (it says where the customer first came from).
+    Nothing changed emits nothing. Values are validated as profile fields first (the catalog
+    ``ValidationError`` names each bad one). Two upserts of one new email at once create one
+    customer: the second finds the first's row and updates it.
+    """
+    given: dict[str, object] = {"first_name": first_name, "last_name": last_name, "phone": phone}
+    errors: list[types.FieldError] = []
+    clean: dict[str, Any] = {}
+    for field, value in {"email": email, **given, "source": source}.items():
+        try:
+            clean[field] = validate_profile_value(field, value)
+        except types.ValidationError as error:
+            errors.extend(error.errors)
+    if not errors and not clean["email"]:
+        errors.append(types.FieldError("email", "an email address is required"))
+    if errors:
+        raise types.ValidationError(errors)
+    with transaction.atomic():
+        existing = _by_email(workspace, clean["email"], for_update=True)
+        if existing is None:
+            try:
+                with transaction.atomic():  # a savepoint: a concurrent insert only undoes this
+                    customer = create_customer(
+                        workspace=workspace,
+                        email=clean["email"],
+                        phone=clean["phone"],
+                        first_name=clean["first_name"],
+                        last_name=clean["last_name"],
+                        source=clean["source"],
+                        email_opt_in=bool(email_opt_in),
+                        causation=causation,
+                    )
+                return UpsertResult(customer=customer, created=True)
+            except (IntegrityError, types.ValidationError):
+                # Another upsert created this email since the lookup: update theirs instead.
+                existing = _by_email(workspace, clean["email"], for_update=True)
+                if existing is None:
+                    raise
+        wanted: dict[str, object] = {field: clean[field] for field in given if clean[field] != ""}
+        if email_opt_in is not None:
+            wanted["email_opt_in"] = bool(email_opt_in)
+        changed = {f: v for f, v in wanted.items() if getattr(existing, f) != v}
+        if not changed:
+            return UpsertResult(customer=existing, created=False)
+        old = {field: getattr(existing, field) for field in changed}
+        for field, value in changed.items():
+            setattr(existing, field, value)
+        existing.save(update_fields=[*changed, "updated_at"])
+        names = list(changed)
+        _record(
+            existing,
+            "customer_updated",
+            {"changed_fields": names, "old_values": old, "new_values": changed},
+            causation,
+        )
+        if "email_opt_in" in changed:
+            action = "opted_in" if changed["email_opt_in"] else "opted_out"
+            _record(existing, "opt_in_changed", {"channel": "email", "action": action}, causation)
+    return UpsertResult(customer=existing, created=False, changed_fields=tuple(names))
+
+
+def _by_email(workspace: Workspace, email: str, *, for_update: bool) -> Customer | None:
+    """Return the workspace's customer with ``email`` in any letter case (oldest first)."""
+    rows = Customer.objects.filter(workspace=workspace, email__iexact=email).order_by("pk")
+    if for_update:
+        rows = rows.select_for_update()
+    return rows.first()
 
 
 def update_customer_field(

@@ -167,7 +167,6 @@ def test_run_rule_runs_the_other_rule_as_a_linked_child_execution(workspace):
         "Standard welcome",
         "customer_tagged",
         [step("j", "enroll_journey", customer_id=CUSTOMER, journey_id=journey.pk)],
-        enabled=False,
     )
     payload = {"customer_id": customer.pk, "tag": "vip", "action": "added"}
     make_rule(

@@ -13,7 +13,9 @@ from standardwebhooks import Webhook
 from automations.engine import http
 from automations.engine.contract import PermanentError, RetryableError
 from automations.engine.runners import ai, email, external, marketing
+from automations.models import DisabledTarget, Execution
 from catalog.models import Campaign, CampaignStatus, Event, Product
+from tests.automations.engine.conftest import emit, make_rule
 from tests.factories import (
     CampaignFactory,
     CustomerFactory,
@@ -81,14 +83,33 @@ def test_fire_webhook_without_a_secret_is_sent_unsigned(server: LocalServer, mak
     assert received.json() == {"a": 1}
 
 
-def test_fire_webhook_answered_410_asks_to_disable_the_target(server: LocalServer, make_ctx):
+def test_fire_webhook_answered_410_disables_the_target(server: LocalServer, make_ctx):
     server.reply(Reply(410, "gone"))
+    ctx = make_ctx({"url": f"{server.url}/h", "body": {}})
+    rule = make_rule(ctx.workspace, "Notify", "customer_created", [])
+    event = emit(
+        ctx.workspace, "customer_created", {"customer_id": 1, "email": "a@b.co", "source": ""}
+    )
+    execution = Execution.objects.create(
+        workspace=ctx.workspace, rule=rule, rule_version=1, event=event
+    )
+    ctx.rule_id, ctx.execution_id = rule.pk, execution.pk
 
     with pytest.raises(PermanentError) as caught:
-        external.fire_webhook(make_ctx({"url": f"{server.url}/h", "body": {}}))
+        external.fire_webhook(ctx)
 
+    target = DisabledTarget.objects.get()
     assert caught.value.disable_target is True
-    assert caught.value.detail == "127.0.0.1 answered 410 Gone: gone"
+    assert caught.value.detail == (
+        "127.0.0.1 answered 410 Gone: gone. Typewire stopped sending to this URL from every "
+        f"rule of the workspace; an admin can enable it again (disabled target #{target.pk})."
+    )
+    assert (target.url, target.rule, target.execution, target.is_active) == (
+        f"{server.url}/h",
+        rule,
+        execution,
+        True,
+    )
 
 
 def test_fire_webhook_with_a_bad_secret_fails_before_sending(server: LocalServer, make_ctx):

@@ -202,6 +202,8 @@ TARGETS = [
 ]
 
 
+# fire_webhook reads the workspace's disabled targets first: these tests need the database.
+@pytest.mark.django_db
 @pytest.mark.parametrize(("_case", "url", "detail"), TARGETS)
 def test_fire_webhook_to_an_internal_target_is_refused_and_logged(
     server: LocalServer, ctx, _case, url, detail
@@ -229,6 +231,7 @@ def test_fire_webhook_to_an_internal_target_is_refused_and_logged(
     assert server.requests == []
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("_case", "allowed", "url"),
     [
@@ -306,6 +309,7 @@ def test_audience_actions_are_guarded(server: LocalServer, make_ctx, settings, r
     assert server.requests == []
 
 
+@pytest.mark.django_db
 def test_a_redirect_to_a_private_address_is_not_followed(server: LocalServer, ctx, allow_local):
     # given
     server.reply(Reply(301, b"", {"Location": "http://10.0.0.1/admin"}))
