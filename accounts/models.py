@@ -75,3 +75,67 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.workspace} as {self.role}"
+
+
+class AuditObject(models.TextChoices):
+    """The kinds of things whose changes the audit log records."""
+
+    RULE = "rule", "Rule"
+    ENDPOINT = "endpoint", "Endpoint"
+    MEMBER = "member", "Member"
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    """Audit entries are history: a queryset refuses bulk updates."""
+
+    def update(self, **kwargs: object) -> int:
+        """Refuse: audit entries are never changed."""
+        raise TypeError("Audit entries are append-only.")
+
+
+class AuditEntry(models.Model):
+    """One change to a rule, an endpoint or a membership: who, what, when, and what changed.
+
+    Written by the services (``accounts.audit.record_change``) in the transaction of the change,
+    so the UI, the API and the Django admin all leave the same trail. Append-only: an entry is
+    never edited; ``changes`` never holds a secret. ``actor`` is None for changes Typewire made
+    itself (a breaker pause, a rule switched off after a vocabulary change); ``actor_name`` keeps
+    the username after the user is gone.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_log")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=20, choices=AuditObject.choices)
+    object_id = models.CharField(max_length=64)
+    object_label = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        """Newest first; the log page filters a workspace's entries by type and actor."""
+
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The Activity page and the API list one workspace's entries, newest first.
+            models.Index(fields=["workspace", "-created_at"], name="audit_workspace_time_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(object_type__in=AuditObject.values), name="audit_object_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'Typewire'} {self.action} {self.object_type} {self.object_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        """Insert the entry; an entry already stored is never saved again."""
+        if not self._state.adding:
+            raise TypeError("Audit entries are append-only.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]

@@ -64,6 +64,15 @@ class RuleAdmin(admin.ModelAdmin[Rule]):
         obj.pk = saved.pk
         obj.refresh_from_db()
 
+    def delete_model(self, request: HttpRequest, obj: Rule) -> None:
+        """Delete through the service, so the audit log records it."""
+        services.delete_rule(rule=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        """Delete each selected rule through the service (one audit entry each)."""
+        for rule in queryset:
+            services.delete_rule(rule=rule, actor=request.user)
+
 
 @admin.register(RuleVersion)
 class RuleVersionAdmin(admin.ModelAdmin[RuleVersion]):

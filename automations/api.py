@@ -17,9 +17,7 @@ from rest_framework.response import Response
 from accounts.access import MARKETER_AREA
 from accounts.api import WorkspaceScopedMixin
 from automations import services
-from automations.engine import limits
 from automations.models import Rule, RuleVersion
-from automations.triggers.schedule import remove_rule_schedule
 from automations.versions import diff_definitions
 from catalog.api import entities as entities_api
 from catalog.models import Event
@@ -155,9 +153,7 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
 
     def perform_destroy(self, instance: Rule) -> None:
         """Delete the rule and its schedule (cron rules) together."""
-        with transaction.atomic():
-            remove_rule_schedule(instance.pk)
-            instance.delete()
+        services.delete_rule(rule=instance, actor=self.request.user)
 
     def perform_update(self, serializer: serializers.BaseSerializer[Rule]) -> None:
         """Check and save a new version of the rule (changing only its limits makes no version)."""
@@ -226,7 +222,7 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
     def enable(self, request: Request, pk: str) -> Response:
         """Switch the rule on (the checker runs again, cycles included)."""
         try:
-            rule = services.set_enabled(rule=self.get_object(), enabled=True)
+            rule = services.set_enabled(rule=self.get_object(), enabled=True, actor=request.user)
         except services.RuleInvalid as exc:
             raise _invalid(exc) from exc
         return Response(RuleSerializer(rule).data)
@@ -235,14 +231,14 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
     @action(detail=True, methods=["post"])
     def disable(self, request: Request, pk: str) -> Response:
         """Switch the rule off."""
-        rule = services.set_enabled(rule=self.get_object(), enabled=False)
+        rule = services.set_enabled(rule=self.get_object(), enabled=False, actor=request.user)
         return Response(RuleSerializer(rule).data)
 
     @extend_schema(request=None, responses=RuleSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str) -> Response:
         """Lift a pause (breaker or spike) and run the held executions (within the rate cap)."""
-        result = limits.resume_rule(rule=self.get_object())
+        result = services.resume_rule(rule=self.get_object(), actor=request.user)
         body = dict(RuleSerializer(result.rule).data)
         body["released"] = len(result.released)
         return Response(body)

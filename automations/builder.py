@@ -5,13 +5,15 @@ and htmx only refreshes parts of it::
 
     name, description, trigger_key, trigger-config-<name>, match (all | any),
     cond-<i>-field, cond-<i>-operator, cond-<i>-value,
+    cond-<i>-match (all | any: row i is a nested group), cond-<i>-<j>-field ... (its rows)
     step-<i>-id, step-<i>-action, step-<i>-in-<input>-kind, step-<i>-in-<input>-value,
     step-<i>-cond-<j>-field ...          (a branch's condition rows)
     step-<i>-then-<j>-action ...         (a branch's nested steps; ``else`` likewise)
     alert-kind, alert-target
 
 :func:`parse_form` reads them into a :class:`BuilderState`, :func:`apply_op` adds or removes a
-row ("add-cond", "remove:step-1"...), :func:`to_definition` turns the state into definition JSON
+row or a group ("add-cond",
+"add-group:cond-1", "remove:step-1"...), :func:`to_definition` turns the state into definition JSON
 (``automations.draft``) with literal text coerced to the declared types, and
 :func:`from_definition` goes back. :func:`place_problems` hangs each checker
 :class:`~automations.checker.Problem` on the row and widget its path points at. Nothing here
@@ -47,6 +49,7 @@ from catalog.types import (
 
 __all__ = [
     "BRANCH",
+    "CONDITION_PREFIX_RE",
     "BuilderState",
     "CatalogLike",
     "ConditionRow",
@@ -54,6 +57,7 @@ __all__ = [
     "StepCard",
     "apply_op",
     "coerce_literal",
+    "condition_rows",
     "format_literal",
     "from_definition",
     "parse_form",
@@ -68,6 +72,8 @@ _PRESENCE = (Operator.IS_SET, Operator.IS_NOT_SET)
 _MONEY_RE = re.compile(
     r"^(?:(?P<c1>[A-Za-z]{3})\s*)?(?P<amount>-?\d+(?:[.,]\d+)?)\s*(?P<c2>[A-Za-z]{3})?$"
 )
+CONDITION_PREFIX_RE = re.compile(r"^(?:step-\d+(?:-(?:then|else)-\d+)*-)?cond(?:-\d+)+$")
+"""The prefix of a condition row: ``cond-0``, ``cond-1-2`` (in a group), ``step-0-cond-1``."""
 _LOCAL_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 type Problems = dict[str, list[Problem]]
@@ -96,13 +102,33 @@ class CatalogLike(Protocol):
 
 @dataclass
 class ConditionRow:
-    """One ``field operator value`` row; ``problems`` by widget: field, operator, value, row."""
+    """One ``field operator value`` row, or a nested group of rows (``match`` set).
+
+    ``problems`` by widget: field, operator, value, row. A group (``match`` "all" or "any")
+    holds its rows and groups in ``children``.
+    """
 
     prefix: str
     field: str = ""
     operator: str = ""
     value: str = ""
     problems: Problems = dc_field(default_factory=dict)
+    match: str = ""
+    children: list[ConditionRow] = dc_field(default_factory=list)
+
+    @property
+    def is_group(self) -> bool:
+        """Whether this is a nested all/any group rather than one condition."""
+        return bool(self.match)
+
+
+def condition_rows(rows: list[ConditionRow]) -> list[ConditionRow]:
+    """Every row and group of ``rows``, nested ones included, in document order."""
+    found: list[ConditionRow] = []
+    for row in rows:
+        found.append(row)
+        found += condition_rows(row.children)
+    return found
 
 
 @dataclass
@@ -190,8 +216,12 @@ def _text(data: Mapping[str, Any], key: str) -> str:
 
 def _read_conditions(data: Mapping[str, Any], prefix: str) -> list[ConditionRow]:
     rows = []
-    for index in _indexes(data, rf"^{re.escape(prefix)}-(\d+)-field$"):
+    for index in _indexes(data, rf"^{re.escape(prefix)}-(\d+)-(?:field|match)$"):
         row = f"{prefix}-{index}"
+        if f"{row}-match" in data:
+            match = "any" if _text(data, f"{row}-match") == "any" else "all"
+            rows.append(ConditionRow(row, match=match, children=_read_conditions(data, row)))
+            continue
         rows.append(
             ConditionRow(
                 row,
@@ -256,6 +286,7 @@ def renumber(state: BuilderState) -> BuilderState:
     def conds(rows: list[ConditionRow], prefix: str) -> None:
         for index, row in enumerate(rows):
             row.prefix = f"{prefix}-{index}"
+            conds(row.children, row.prefix)
 
     def steps(cards: list[StepCard], prefix: str) -> None:
         for index, card in enumerate(cards):
@@ -299,19 +330,28 @@ def _step_list(state: BuilderState, prefix: str) -> list[StepCard] | None:
     return card.arm(arm) if card and arm in ARMS else None
 
 
+def _condition_list(state: BuilderState, prefix: str) -> list[ConditionRow] | None:
+    """Return the rows ``prefix`` names: ``cond``, a branch's ``step-0-cond`` or a group."""
+    if prefix == "cond":
+        return state.conditions
+    if prefix.endswith("-cond"):
+        card = _find_step(state.steps, prefix.removesuffix("-cond"))
+        return card.conditions if card else None
+    every = condition_rows(state.conditions)
+    for card in state.all_steps():
+        every += condition_rows(card.conditions)
+    group = next((row for row in every if row.prefix == prefix and row.is_group), None)
+    return group.children if group else None
+
+
 def _remove(state: BuilderState, target: str) -> None:
     owner, _, index_text = target.rpartition("-")
     if not index_text.isdigit():
         return
     index = int(index_text)
-    rows: list[Any] | None
-    if owner == "cond":
-        rows = state.conditions
-    elif owner.endswith("-cond"):
-        card = _find_step(state.steps, owner.removesuffix("-cond"))
-        rows = card.conditions if card else None
-    else:
-        rows = _step_list(state, owner)
+    rows: list[Any] | None = (
+        _condition_list(state, owner) if "cond" in owner else _step_list(state, owner)
+    )
     if rows is not None and 0 <= index < len(rows):
         del rows[index]
 
@@ -319,15 +359,25 @@ def _remove(state: BuilderState, target: str) -> None:
 def apply_op(state: BuilderState, op: str) -> BuilderState:
     """Return the state after a row operation; unknown operations change nothing.
 
-    ``add-cond`` (top level), ``add-cond:step-0`` (a branch's condition), ``add-step``,
-    ``add-step:step-0-then`` (a branch arm), ``remove:<prefix>`` (any row or step).
+    ``add-cond`` (top level), ``add-cond:step-0`` (a branch's condition), ``add-cond:cond-1``
+    (into a group), ``add-group`` / ``add-group:<same targets>`` (a nested "any" group with one
+    empty row), ``add-step``, ``add-step:step-0-then`` (a branch arm), ``remove:<prefix>`` (any
+    row, group or step).
     """
     verb, _, target = op.partition(":")
-    if verb == "add-cond":
+    if verb in ("add-cond", "add-group"):
         if not target:
-            state.conditions.append(ConditionRow(f"cond-{len(state.conditions)}"))
-        elif card := _find_step(state.steps, target):
-            card.conditions.append(ConditionRow(f"{card.prefix}-cond-{len(card.conditions)}"))
+            rows: list[ConditionRow] | None = state.conditions
+        elif "cond" in target:
+            rows = _condition_list(state, target)
+        else:
+            card = _find_step(state.steps, target)
+            rows = card.conditions if card else None
+        if rows is not None:
+            row = ConditionRow("new")
+            if verb == "add-group":
+                row = ConditionRow("new", match="any", children=[ConditionRow("new-0")])
+            rows.append(row)
     elif verb == "add-step":
         cards = _step_list(state, target or "step")
         if cards is not None:
@@ -427,6 +477,9 @@ def _operand(spec: FieldSpec | None, operator: str) -> tuple[bool, FieldType | N
 
 
 def _condition_json(row: ConditionRow, field_spec: FieldLookup) -> dict[str, Any]:
+    if row.is_group:
+        children = [_condition_json(child, field_spec) for child in row.children]
+        return {"match": row.match, "children": children}
     node: dict[str, Any] = {"field": row.field, "operator": row.operator}
     spec = field_spec(row.field) if row.field else None
     takes_value, operand = _operand(spec, row.operator)
@@ -498,9 +551,12 @@ def _rows_from(nodes: Any, prefix: str) -> list[ConditionRow]:
     for node in nodes if isinstance(nodes, list) else []:
         if not isinstance(node, dict):
             continue
-        if "children" in node:  # nested groups are flattened: the builder shows one level
-            for child in _rows_from(node.get("children"), prefix):
-                rows.append(child)
+        if "children" in node or "match" in node:
+            row = f"{prefix}-{len(rows)}"
+            match = "any" if node.get("match") == "any" else "all"
+            rows.append(
+                ConditionRow(row, match=match, children=_rows_from(node.get("children"), row))
+            )
             continue
         value = node.get("value")
         rows.append(
@@ -557,7 +613,7 @@ def _cards_from(steps: Any, prefix: str, catalog: CatalogLike) -> list[StepCard]
 def from_definition(
     definition: Any, catalog: CatalogLike, *, name: str = "", description: str = ""
 ) -> BuilderState:
-    """Return the builder state showing a definition (nested condition groups are flattened)."""
+    """Return the builder state showing a definition (nested condition groups kept as groups)."""
     data = definition if isinstance(definition, dict) else {}
     trigger = data.get("trigger") if isinstance(data.get("trigger"), dict) else {}
     key = str(trigger.get("key", "")) if trigger else ""
@@ -574,7 +630,9 @@ def from_definition(
         and isinstance(raw_conditions[0], dict)
         and raw_conditions[0].get("match") == "any"
     ):
+        # One "any" group at the top is the form's "match any": its rows are the top rows.
         match = "any"
+        raw_conditions = raw_conditions[0].get("children") or []
     alert = data.get("alert") if isinstance(data.get("alert"), dict) else None
     return BuilderState(
         name=name,
@@ -593,23 +651,35 @@ def from_definition(
 
 _STEP_RE = re.compile(r"^steps\[(\d+)\]")
 _ARM_RE = re.compile(r"^\.(then|else)\[(\d+)\]")
-_COND_RE = re.compile(
-    r"^(?:\.condition|conditions)\[(\d+)\](?:\.children\[(\d+)\])?(?:\.(field|operator|value))?"
-)
+_COND_RE = re.compile(r"^(?:\.condition|conditions)((?:\[\d+\](?:\.children)?)+)(?:\.(\w+))?")
+_INDEX_RE = re.compile(r"\[(\d+)\]")
 
 
 def _place_condition(
     rows: list[ConditionRow], rest: str, problem: Problem, match_any: bool
 ) -> bool:
+    """Hang a problem on the row or group its path (``conditions[1].children[0].value``) names."""
     found = _COND_RE.match(rest)
     if not found:
         return False
-    index = int(found[2]) if found[2] is not None and match_any else int(found[1])
-    if found[2] is not None and not match_any:
+    indexes = [int(i) for i in _INDEX_RE.findall(found[1])]
+    if match_any:
+        # The form's "match any" is the definition's single top-level any group.
+        if indexes[0] != 0:
+            return False
+        indexes = indexes[1:]
+        if not indexes:
+            return False
+    row: ConditionRow | None = None
+    for index in indexes:
+        if not 0 <= index < len(rows):
+            return False
+        row = rows[index]
+        rows = row.children
+    if row is None:
         return False
-    if not 0 <= index < len(rows):
-        return False
-    rows[index].problems.setdefault(found[3] or "row", []).append(problem)
+    part = found[2] if found[2] in ("field", "operator", "value") and not row.is_group else "row"
+    row.problems.setdefault(part, []).append(problem)
     return True
 
 

@@ -87,13 +87,17 @@ class ValueWidget:
 
 @dataclass
 class ConditionView:
-    """A condition row with its field picker, the operators of the field's type, its value."""
+    """A condition row with its field picker, the operators of the field's type, its value.
+
+    For a nested group, ``children`` holds the views of its rows and groups.
+    """
 
     row: ConditionRow
     fields: list[Choice]
     operators: list[Choice]
     widget: ValueWidget
     field_words: str = ""
+    children: list[ConditionView] = field(default_factory=list)
 
 
 @dataclass
@@ -309,8 +313,11 @@ class RuleBuilder:
         ]
 
     def condition_view(self, row: ConditionRow, scope: PathScope | None = None) -> ConditionView:
-        """Return the widgets of one condition row."""
+        """Return the widgets of one condition row (of each row of a group)."""
         scope = scope or self.scope
+        if row.is_group:
+            children = [self.condition_view(child, scope) for child in row.children]
+            return ConditionView(row, [], [], ValueWidget("none"), children=children)
         fields = self.path_choices(scope)
         if row.field and row.field not in {c.value for c in fields}:
             fields.insert(0, Choice(row.field, f"{row.field} (not available)"))
@@ -477,7 +484,7 @@ def _all_problems(state: BuilderState) -> list[Any]:
     found += state.unplaced
 
     def rows(conditions: list[ConditionRow]) -> None:
-        for row in conditions:
+        for row in builder.condition_rows(conditions):
             found.extend(p for problems in row.problems.values() for p in problems)
 
     rows(state.conditions)

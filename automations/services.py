@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.audit import field_changes, record_change
+from accounts.models import AuditObject, Workspace
 from automations.checker import CheckContext, EndpointInfo, PathScope, Problem, check_rule
 from automations.checker.cycles import RuleGraphNode, node_from_draft
 from automations.draft import RuleDraft, parse_definition
@@ -27,6 +28,7 @@ from automations.models import CatalogCheck, Rule, RuleVersion
 from automations.sentence import describe_rule
 from automations.templating import MISSING
 from automations.triggers.schedule import remove_rule_schedule, sync_rule_schedule
+from automations.versions import diff_definitions
 from catalog.domain.custom_fields import custom_field_type
 from catalog.domain.models import CustomFieldDefinition
 from catalog.domain.services import delete_custom_field
@@ -40,6 +42,7 @@ from catalog.types import ValidationError as CatalogValidationError
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
+    from automations.engine.limits import ResumeResult
     from webhooks.models import Endpoint
 
     type Author = User | AnonymousUser | None
@@ -150,6 +153,22 @@ def _store_version(rule: Rule, author: Author, note: str) -> RuleVersion:
     )
 
 
+def _record_rule(rule: Rule, actor: Author, action: str, changes: dict[str, Any]) -> None:
+    record_change(
+        workspace=rule.workspace_id,
+        actor=actor,
+        action=action,
+        object_type=AuditObject.RULE,
+        object_id=rule.pk,
+        object_label=rule.name,
+        changes=changes,
+    )
+
+
+def _rule_facts(rule: Rule) -> dict[str, Any]:
+    return {"name": rule.name, "description": rule.description, "is_enabled": rule.is_enabled}
+
+
 @transaction.atomic
 def save_rule(
     *,
@@ -161,20 +180,25 @@ def save_rule(
     rule: Rule | None = None,
     is_enabled: bool | None = None,
     note: str = "",
+    audit_action: str = "",
 ) -> Rule:
     """Create or update a rule after the checker passed it, storing a new version.
 
-    Raises RuleInvalid (nothing saved) when any problem is found, the name included.
+    Raises RuleInvalid (nothing saved) when any problem is found, the name included. Records
+    one audit entry: ``audit_action``, else ``created`` or ``updated``.
     """
     if not name.strip():
         from automations.checker import ProblemCode
 
         raise RuleInvalid([Problem(ProblemCode.STRUCTURE, "name", "Give the rule a name.")])
     checked = check_definition(workspace, definition, name=name.strip(), rule=rule)
+    before: dict[str, Any] = {}
+    old_definition: Any = {}
     if rule is None:
         rule = Rule(workspace=workspace, owner=_user(author), version=1)
     else:
         rule = Rule.objects.select_for_update().get(pk=rule.pk, workspace=workspace)
+        before, old_definition = _rule_facts(rule), rule.definition
         rule.version += 1
     rule.name = name.strip()
     rule.description = description
@@ -187,19 +211,32 @@ def save_rule(
     rule.save()
     _store_version(rule, author, note)
     sync_rule_schedule(rule)
+    changes: dict[str, Any] = {"version": rule.version, **field_changes(before, _rule_facts(rule))}
+    definition_changes = [c.as_dict() for c in diff_definitions(old_definition, rule.definition)]
+    if before:
+        changes["definition"] = definition_changes
+    if note:
+        changes["note"] = note
+    _record_rule(rule, author, audit_action or ("updated" if before else "created"), changes)
     return rule
 
 
 @transaction.atomic
-def set_enabled(*, rule: Rule, enabled: bool) -> Rule:
-    """Switch a rule on (after re-running the checker, cycles included) or off."""
+def set_enabled(*, rule: Rule, enabled: bool, actor: Author = None) -> Rule:
+    """Switch a rule on (after re-running the checker, cycles included) or off.
+
+    Records an audit entry when the switch really moves.
+    """
     locked = Rule.objects.select_for_update().get(pk=rule.pk)
     if enabled and not locked.is_enabled:
         check_definition(locked.workspace, locked.definition, name=locked.name, rule=locked)
+    was = locked.is_enabled
     locked.is_enabled = enabled
     locked.disabled_reason = ""
     locked.save(update_fields=["is_enabled", "disabled_reason", "updated_at"])
     sync_rule_schedule(locked)
+    if was != enabled:
+        _record_rule(locked, actor, "enabled" if enabled else "disabled", {})
     return locked
 
 
@@ -214,7 +251,55 @@ def rollback(*, rule: Rule, number: int, author: Author) -> Rule:
         description=rule.description,
         rule=rule,
         note=f"Rolled back to version {number}",
+        audit_action="rolled_back",
     )
+
+
+def duplicate_rule(*, rule: Rule, author: Author) -> Rule:
+    """Copy a rule (switched off) as a new rule; raises RuleInvalid when the copy fails checks."""
+    return save_rule(
+        workspace=rule.workspace,
+        author=author,
+        name=f"Copy of {rule.name}"[:200],
+        description=rule.description,
+        definition=rule.definition,
+        is_enabled=False,
+        note=f"Copied from '{rule.name}'",
+        audit_action="duplicated",
+    )
+
+
+@transaction.atomic
+def delete_rule(*, rule: Rule, actor: Author) -> None:
+    """Delete a rule with its versions, executions and schedule; the audit log keeps a trace."""
+    _record_rule(
+        rule,
+        actor,
+        "deleted",
+        {"version": rule.version, "trigger_key": rule.trigger_key, "was_enabled": rule.is_enabled},
+    )
+    remove_rule_schedule(rule.pk)
+    rule.delete()
+
+
+def resume_rule(*, rule: Rule, actor: Author) -> ResumeResult:
+    """Lift a pause (breaker or spike) and release the held executions; audited when paused.
+
+    Returns the engine's ``ResumeResult`` (the rule and the executions released at once).
+    """
+    from automations.engine import limits
+
+    with transaction.atomic():
+        reason = Rule.objects.select_for_update().get(pk=rule.pk).paused_reason
+        result = limits.resume_rule(rule=rule)
+        if reason:
+            _record_rule(
+                result.rule,
+                actor,
+                "resumed",
+                {"paused_reason": reason, "released": len(result.released)},
+            )
+    return result
 
 
 def declared_fields_for(workspace: Workspace, draft: RuleDraft) -> Mapping[str, FieldSpec]:
@@ -254,14 +339,20 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dry_run(
-    *, workspace: Workspace, definition: Any, payload: Any = None, name: str = ""
+    *,
+    workspace: Workspace,
+    definition: Any,
+    payload: Any = None,
+    name: str = "",
+    rule: Rule | None = None,
 ) -> dict[str, Any]:
     """Return the trace of a definition run on ``payload`` (the trigger's example when None).
 
+    ``rule`` is the saved rule the definition is a draft of (left out of the cycle check).
     Reads entities, writes nothing. Raises RuleInvalid when the definition fails the checker
     and PayloadInvalid when the payload does not fit the trigger.
     """
-    checked = check_definition(workspace, definition, name=name or "Dry run")
+    checked = check_definition(workspace, definition, name=name or "Dry run", rule=rule)
     trigger = registry.get_trigger(checked.draft.trigger.key)
     declared = declared_fields_for(workspace, checked.draft)
     if payload is None:
@@ -445,6 +536,7 @@ def disable_broken(impacts: Sequence[Impact], reason: str) -> list[Rule]:
         )
         if updated:
             remove_rule_schedule(impact.rule.pk)
+            _record_rule(impact.rule, None, "disabled", {"reason": detail})
             disabled.append(impact.rule)
     return disabled
 

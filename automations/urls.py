@@ -16,6 +16,7 @@ urlpatterns = [
     path("rules/<int:rule_id>/edit/", views.rule_edit, name="rule-edit"),
     path("rules/<int:rule_id>/toggle/", views.rule_toggle, name="rule-toggle"),
     path("rules/<int:rule_id>/duplicate/", views.rule_duplicate, name="rule-duplicate"),
+    path("rules/<int:rule_id>/resume/", views.rule_resume, name="rule-resume"),
     path("rules/<int:rule_id>/delete/", views.rule_delete, name="rule-delete"),
     path(
         "rules/<int:rule_id>/versions/<int:number>/rollback/",

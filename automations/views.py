@@ -15,6 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
@@ -49,6 +50,14 @@ def _require_change(request: WorkspaceRequest) -> None:
         raise PermissionDenied("Your role cannot change rules.")
 
 
+def _next_url(request: WorkspaceRequest) -> str:
+    """Return the POSTed ``next`` page when it is on this site, else the rule list."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return reverse("automations:rule-list")
+
+
 def _rule(request: WorkspaceRequest, rule_id: int) -> Rule:
     return get_object_or_404(Rule, pk=rule_id, workspace=request.workspace)
 
@@ -66,18 +75,81 @@ def rule_list(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _builder_response(
-    request: WorkspaceRequest, form: RuleBuilder, *, is_enabled: bool, rule: Rule | None
+    request: WorkspaceRequest,
+    form: RuleBuilder,
+    *,
+    is_enabled: bool,
+    rule: Rule | None,
+    dry: dict[str, Any] | None = None,
 ) -> HttpResponse:
     context = {
         **form.context(),
         "rule": rule,
         "is_enabled": is_enabled,
         "form_url": request.path,
+        **(dry or _draft_dry_run_context(request, form.state.trigger_key)),
     }
     template = "automations/rule_edit.html"
     if _is_htmx(request):
-        template += "#builder"
+        template += "#draft-dry-run" if dry is not None else "#builder"
     return render(request, template, context)
+
+
+def _draft_dry_run_context(
+    request: WorkspaceRequest, trigger_key: str, data: Any = None
+) -> dict[str, Any]:
+    events = _recent_events(request, trigger_key)
+    return {"dry_form": DryRunForm(data, events=events, prefix="dry"), "draft_trace": None}
+
+
+def _dry_run_draft(
+    request: WorkspaceRequest, form: RuleBuilder, rule: Rule | None
+) -> dict[str, Any]:
+    """Dry-run the builder's unsaved draft on the chosen sample; return the panel's context.
+
+    Nothing is saved: a draft that fails the checker shows the checker's problems instead.
+    """
+    context = _draft_dry_run_context(request, form.state.trigger_key, request.POST)
+    dry_form: DryRunForm = context["dry_form"]
+    context.update(draft_trace=None, draft_error="", draft_problems=[])
+    if not dry_form.is_valid():
+        return context
+    payload = _sample_payload(request, dry_form)
+    try:
+        # Nothing a dry run does may persist: roll back whatever a bug might write.
+        with transaction.atomic():
+            context["draft_trace"] = services.dry_run(
+                workspace=request.workspace,
+                definition=form.definition(),
+                payload=payload,
+                name=form.state.name or "Draft",
+                rule=rule,
+            )
+            transaction.set_rollback(True)
+    except services.RuleInvalid as exc:
+        context["draft_problems"] = exc.problems
+    except services.PayloadInvalid as exc:
+        context["draft_error"] = _payload_error(exc)
+    return context
+
+
+def _sample_payload(request: WorkspaceRequest, form: DryRunForm) -> Any:
+    """Return the payload the dry-run form picked: None (the example), an event's, or JSON."""
+    source = form.cleaned_data["source"]
+    if source == "event":
+        event = Event.objects.filter(
+            workspace=request.workspace, pk=form.cleaned_data["event"]
+        ).first()
+        return event.payload if event else None
+    if source == "json":
+        return form.cleaned_data["parsed"]
+    return None
+
+
+def _payload_error(exc: services.PayloadInvalid) -> str:
+    return "The payload does not fit the trigger: " + "; ".join(
+        f"{path or 'payload'}: {', '.join(msgs)}" for path, msgs in exc.fields.items()
+    )
 
 
 def _builder(request: WorkspaceRequest, rule: Rule | None) -> HttpResponse:
@@ -97,9 +169,12 @@ def _builder(request: WorkspaceRequest, rule: Rule | None) -> HttpResponse:
             state = state_from_json(request.POST.get("definition_json", ""), state)
         except ValueError as exc:
             json_error = str(exc)
-    elif op != "save":
+    elif op not in ("save", "dry-run"):
         state = builder.apply_op(state, op)
     form = RuleBuilder(request.workspace, state, rule)
+    if op == "dry-run":
+        dry = _dry_run_draft(request, form, rule)
+        return _builder_response(request, form, is_enabled=is_enabled, rule=rule, dry=dry)
     if op == "save":
         saved = form.save(request.user, is_enabled=is_enabled)
         if saved is not None:
@@ -138,13 +213,16 @@ def condition_row(request: WorkspaceRequest) -> HttpResponse:
     """
     state = builder.parse_form(request.GET)
     prefix = request.GET.get("row", "")
-    form = RuleBuilder(request.workspace, state)
-    rows = list(state.conditions)
-    for card in state.all_steps():
-        rows += card.conditions
-    row = next((r for r in rows if r.prefix == prefix), None)
-    if row is None:
+    if not builder.CONDITION_PREFIX_RE.match(prefix):
         return HttpResponse(status=204)
+    # The row may sit in a nested group: read its three widgets by its own prefix.
+    row = builder.ConditionRow(
+        prefix,
+        request.GET.get(f"{prefix}-field", "").strip(),
+        request.GET.get(f"{prefix}-operator", "").strip(),
+        request.GET.get(f"{prefix}-value", "").strip(),
+    )
+    form = RuleBuilder(request.workspace, state)
     return render(
         request, "automations/rule_edit.html#condition-row", {"cond": form.condition_view(row)}
     )
@@ -177,10 +255,12 @@ def _version_rows(rule: Rule) -> list[dict[str, Any]]:
     return rows
 
 
-def _recent_events(request: WorkspaceRequest, rule: Rule) -> list[tuple[str, str]]:
-    events = Event.objects.filter(
-        workspace=request.workspace, trigger_key=rule.trigger_key
-    ).order_by("-occurred_at")[:20]
+def _recent_events(request: WorkspaceRequest, trigger_key: str) -> list[tuple[str, str]]:
+    if not trigger_key:
+        return []
+    events = Event.objects.filter(workspace=request.workspace, trigger_key=trigger_key).order_by(
+        "-occurred_at"
+    )[:20]
     return [(str(e.pk), f"{e.occurred_at:%Y-%m-%d %H:%M:%S} · {str(e.pk)[:8]}") for e in events]
 
 
@@ -200,7 +280,7 @@ def rule_detail(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
             "trigger": trigger,
             "versions": _version_rows(rule),
             "can_change": can_change_rules(request),
-            "dry_run_form": DryRunForm(events=_recent_events(request, rule)),
+            "dry_run_form": DryRunForm(events=_recent_events(request, rule.trigger_key)),
         },
     )
 
@@ -213,7 +293,7 @@ def rule_toggle(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
     rule = _rule(request, rule_id)
     error = ""
     try:
-        rule = services.set_enabled(rule=rule, enabled=not rule.is_enabled)
+        rule = services.set_enabled(rule=rule, enabled=not rule.is_enabled, actor=request.user)
     except services.RuleInvalid as exc:
         error = "; ".join(p.message for p in exc.problems)
     if _is_htmx(request):
@@ -227,7 +307,32 @@ def rule_toggle(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
     else:
         state = "on" if rule.is_enabled else "off"
         messages.success(request, f"'{rule.name}' is {state}.")
-    return redirect(request.POST.get("next") or "automations:rule-list")
+    return redirect(_next_url(request))
+
+
+@vary_on_headers("HX-Request")
+@require_POST
+@workspace_view(MARKETER_AREA)
+def rule_resume(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
+    """Lift a pause (breaker or spike) through the resume service; held executions then run."""
+    rule = _rule(request, rule_id)
+    was_paused = rule.is_paused
+    result = services.resume_rule(rule=rule, actor=request.user)
+    if _is_htmx(request):
+        return render(
+            request,
+            "automations/rule_list.html#rule-row",
+            {"rule": result.rule, "can_change": True},
+        )
+    if was_paused:
+        held = len(result.released)
+        messages.success(
+            request,
+            f"'{rule.name}' resumed; {held} held execution{'s' if held != 1 else ''} released.",
+        )
+    else:
+        messages.info(request, f"'{rule.name}' was not paused.")
+    return redirect(_next_url(request))
 
 
 @require_POST
@@ -236,15 +341,7 @@ def rule_duplicate(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
     """Copy a rule (switched off) and open the copy in the builder."""
     rule = _rule(request, rule_id)
     try:
-        copy = services.save_rule(
-            workspace=request.workspace,
-            author=request.user,
-            name=f"Copy of {rule.name}"[:200],
-            description=rule.description,
-            definition=rule.definition,
-            is_enabled=False,
-            note=f"Copied from '{rule.name}'",
-        )
+        copy = services.duplicate_rule(rule=rule, author=request.user)
     except services.RuleInvalid as exc:
         messages.error(request, "The copy fails the checks: " + exc.problems[0].message)
         return redirect("automations:rule-detail", rule.pk)
@@ -260,8 +357,7 @@ def rule_delete(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
     _require_change(request)
     if request.method == "POST":
         name = rule.name
-        with transaction.atomic():
-            rule.delete()
+        services.delete_rule(rule=rule, actor=request.user)
         messages.success(request, f"Rule '{name}' deleted.")
         return redirect("automations:rule-list")
     return render(request, "automations/rule_delete.html", {"rule": rule})
@@ -290,19 +386,11 @@ def rule_rollback(request: WorkspaceRequest, rule_id: int, number: int) -> HttpR
 def rule_dry_run(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
     """Run the saved rule on a sample payload and show the trace; nothing is done."""
     rule = _rule(request, rule_id)
-    form = DryRunForm(request.POST, events=_recent_events(request, rule))
+    form = DryRunForm(request.POST, events=_recent_events(request, rule.trigger_key))
     trace: dict[str, Any] | None = None
     error = ""
     if form.is_valid():
-        source = form.cleaned_data["source"]
-        payload: Any = None
-        if source == "event":
-            event = Event.objects.filter(
-                workspace=request.workspace, pk=form.cleaned_data["event"]
-            ).first()
-            payload = event.payload if event else None
-        elif source == "json":
-            payload = form.cleaned_data["parsed"]
+        payload = _sample_payload(request, form)
         try:
             trace = services.dry_run(
                 workspace=request.workspace,
@@ -311,9 +399,7 @@ def rule_dry_run(request: WorkspaceRequest, rule_id: int) -> HttpResponse:
                 name=rule.name,
             )
         except services.PayloadInvalid as exc:
-            error = "The payload does not fit the trigger: " + "; ".join(
-                f"{path or 'payload'}: {', '.join(msgs)}" for path, msgs in exc.fields.items()
-            )
+            error = _payload_error(exc)
         except services.RuleInvalid as exc:
             error = "The rule no longer passes the checks: " + exc.problems[0].message
     context = {"rule": rule, "dry_run_form": form, "trace": trace, "dry_run_error": error}
@@ -359,6 +445,7 @@ def endpoint_fields(request: WorkspaceRequest, endpoint_id: int) -> HttpResponse
             endpoint=endpoint,
             declared=declared,
             keep_capturing=endpoint.capture_mode and not from_capture,
+            actor=request.user,
         )
         disabled = services.disable_broken(
             impacts, f"Endpoint '{endpoint.name}' changed its fields"

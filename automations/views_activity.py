@@ -33,7 +33,8 @@ from accounts.access import (
     WorkspaceRequest,
     workspace_view,
 )
-from accounts.models import Role, Workspace
+from accounts.audit import filter_audit
+from accounts.models import AuditEntry, AuditObject, Role, Workspace
 from automations import dashboard as charts
 from automations.engine.replay import NotReplayable, replay
 from automations.models import (
@@ -56,7 +57,7 @@ RANGES: dict[str, tuple[str, timedelta]] = {
     "day": ("Last day", timedelta(days=1)),
     "week": ("Last week", timedelta(weeks=1)),
 }
-TABS = ("executions", "deliveries", "changes")
+TABS = ("executions", "deliveries", "changes", "audit")
 BACKLOG_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.WAITING, ExecutionStatus.HELD)
 OUTCOME_ORDER = [
     ExecutionStatus.SUCCEEDED,
@@ -239,10 +240,35 @@ def _changes_context(request: WorkspaceRequest) -> dict[str, Any]:
     return {"page": Paginator(versions, PAGE_SIZE).get_page(request.GET.get("page"))}
 
 
+def _audit_context(request: WorkspaceRequest) -> dict[str, Any]:
+    object_type = request.GET.get("object_type", "")
+    actor = request.GET.get("actor", "")
+    if object_type not in AuditObject.values:
+        object_type = ""
+    entries: QuerySet[AuditEntry] = AuditEntry.objects.filter(workspace=request.workspace)
+    entries = filter_audit(entries, object_type=object_type, actor=actor[:150])
+    actors = (
+        AuditEntry.objects.filter(workspace=request.workspace)
+        .exclude(actor_name="")
+        .order_by("actor_name")
+        .values_list("actor_name", flat=True)
+        .distinct()
+    )
+    return {
+        "page": Paginator(entries.order_by("-created_at", "-id"), PAGE_SIZE).get_page(
+            request.GET.get("page")
+        ),
+        "object_types": AuditObject.choices,
+        "object_type_filter": object_type,
+        "actor_filter": actor,
+        "actors": list(actors),
+    }
+
+
 @require_GET
 @workspace_view(MARKETER_AREA)
 def activity(request: WorkspaceRequest) -> HttpResponse:
-    """The Activity page: executions (every member), deliveries (admins, auditors), rule changes.
+    """The Activity page: executions, rule changes; deliveries and the audit log (admin area).
 
     ``?tab=`` picks the table; each tab has its own filters and pages.
     """
@@ -257,6 +283,8 @@ def activity(request: WorkspaceRequest) -> HttpResponse:
         context.update(_delivery_context(request))
     elif tab == "changes":
         context.update(_changes_context(request))
+    elif tab == "audit" and deliveries_allowed:
+        context.update(_audit_context(request))
     query = request.GET.copy()
     query.pop("page", None)
     context["query"] = query.urlencode()

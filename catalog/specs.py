@@ -221,6 +221,10 @@ class ActionSpec:
     the trigger keys the action may cause (cycle detection). ``exactly_one_of`` groups inputs of
     which exactly one must be given (``to`` or ``customer_id``; ``duration`` or ``until``).
     ``max_attempts`` caps the engine's tries of one step (None: the installation's default).
+    ``is_idempotent_setter`` declares that the action only sets its target's attributes to its
+    value inputs (the inputs that are not references) and emits nothing when they already hold
+    them: run twice with the same literal values, the second run changes and emits nothing, so
+    cycle detection lets such a rule trigger itself (it converges).
     """
 
     key: str
@@ -238,6 +242,7 @@ class ActionSpec:
     kind: ActionKind = ActionKind.ACTION
     exactly_one_of: tuple[tuple[str, ...], ...] = ()
     max_attempts: int | None = None
+    is_idempotent_setter: bool = False
 
     def __post_init__(self) -> None:
         _check_key("action", self.key)

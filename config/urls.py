@@ -21,6 +21,7 @@ from webhooks.views import receive_hook
 router = DefaultRouter()
 router.register("workspaces", accounts_api.WorkspaceViewSet, basename="workspace")
 router.register("members", accounts_api.MemberViewSet, basename="member")
+router.register("audit-log", accounts_api.AuditEntryViewSet, basename="audit-entry")
 router.register("catalog/triggers", catalog_api.TriggerCatalogViewSet, basename="catalog-trigger")
 router.register("catalog/actions", catalog_api.ActionCatalogViewSet, basename="catalog-action")
 router.register("rules", automations_api.RuleViewSet, basename="rule")
@@ -34,6 +35,9 @@ router.register("endpoints", automations_api.EndpointViewSet, basename="endpoint
 router.register("deliveries", webhooks_api.DeliveryViewSet, basename="delivery")
 router.register("executions", api_executions.ExecutionViewSet, basename="execution")
 router.register("events", api_executions.EventViewSet, basename="event")
+router.register(
+    "disabled-targets", api_executions.DisabledTargetViewSet, basename="disabled-target"
+)
 
 # The schema and its docs describe the API to any member; they expose no workspace data.
 schema_view = SpectacularAPIView.as_view()

@@ -5,9 +5,15 @@ Secrets are never shown: the secret inline lists dates only. Deliveries are read
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.audit import field_changes, record_change
+from accounts.models import AuditObject
+from webhooks import services
 from webhooks.models import Endpoint, EndpointSecret, InboundDelivery
 
 
@@ -34,6 +40,33 @@ class EndpointAdmin(admin.ModelAdmin[Endpoint]):
     search_fields = ["name", "workspace__slug"]
     readonly_fields = ["token", "captured_sample", "captured_at", "created_at", "updated_at"]
     inlines = [SecretInline]
+
+    def save_model(self, request: HttpRequest, obj: Endpoint, form: Any, change: bool) -> None:
+        """Save, recording the change in the workspace's audit log (never a secret)."""
+        before: dict[str, Any] = {}
+        if change:
+            stored = Endpoint.objects.get(pk=obj.pk)
+            before = {name: getattr(stored, name) for name in services.AUDITED_FIELDS}
+        super().save_model(request, obj, form, change)
+        after = {name: getattr(obj, name) for name in services.AUDITED_FIELDS}
+        record_change(
+            workspace=obj.workspace_id,
+            actor=request.user,
+            action="updated" if change else "created",
+            object_type=AuditObject.ENDPOINT,
+            object_id=obj.pk,
+            object_label=obj.name,
+            changes=field_changes(before, after),
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Endpoint) -> None:
+        """Delete through the service (audited)."""
+        services.delete_endpoint(endpoint=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+        """Delete each selected endpoint through the service (one audit entry each)."""
+        for endpoint in queryset:
+            services.delete_endpoint(endpoint=endpoint, actor=request.user)
 
 
 @admin.register(InboundDelivery)

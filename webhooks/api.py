@@ -206,6 +206,7 @@ class EndpointViewSet(WorkspaceScopedMixin[Endpoint], viewsets.ModelViewSet[Endp
         revealed = services.create_endpoint(
             workspace=request.workspace,  # type: ignore[attr-defined]
             secret=secret,
+            actor=request.user,
             **data,
         )
         body = {**self.get_serializer(revealed.endpoint).data, "secret": revealed.secret}
@@ -228,8 +229,16 @@ class EndpointViewSet(WorkspaceScopedMixin[Endpoint], viewsets.ModelViewSet[Endp
             after = self.guard_declared_fields(
                 self.get_object(), serializer.validated_data.get("declared_fields")
             )
-            serializer.save()
+            serializer.instance = services.update_endpoint(
+                endpoint=self.get_object(),
+                changes=serializer.validated_data,
+                actor=self.request.user,
+            )
             after()
+
+    def perform_destroy(self, instance: Endpoint) -> None:
+        """Delete the endpoint through the service (audited)."""
+        services.delete_endpoint(endpoint=instance, actor=self.request.user)
 
     @extend_schema(request=RotateSecretSerializer, responses=EndpointSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
@@ -242,6 +251,7 @@ class EndpointViewSet(WorkspaceScopedMixin[Endpoint], viewsets.ModelViewSet[Endp
             endpoint=endpoint,
             grace=timedelta(seconds=serializer.validated_data["grace_seconds"]),
             secret=serializer.validated_data.get("secret"),
+            actor=request.user,
         )
         fresh = self.get_queryset().get(pk=revealed.endpoint.pk)
         return Response({**self.get_serializer(fresh).data, "secret": revealed.secret})
@@ -273,7 +283,9 @@ class EndpointViewSet(WorkspaceScopedMixin[Endpoint], viewsets.ModelViewSet[Endp
         accepted = declared if declared is not None else inferred
         with transaction.atomic():
             after = self.guard_declared_fields(endpoint, accepted)
-            updated = services.accept_capture(endpoint=endpoint, declared=accepted)
+            updated = services.accept_capture(
+                endpoint=endpoint, declared=accepted, actor=request.user
+            )
             after()
         fresh = self.get_queryset().get(pk=updated.pk)
         return Response(self.get_serializer(fresh).data)

@@ -87,6 +87,7 @@ def endpoint_list(request: WorkspaceRequest) -> HttpResponse:
             scheme=data["scheme"],
             scheme_options=data["scheme_options"],
             declared_fields=data.get("declared_fields") or {},
+            actor=request.user,
         )
         messages.success(request, f"Endpoint '{revealed.endpoint.name}' created.")
         # Rendered, not redirected: the secret exists in plaintext only in this response.
@@ -132,7 +133,7 @@ def endpoint_deliveries(request: WorkspaceRequest, endpoint_id: int) -> HttpResp
 def endpoint_rotate(request: WorkspaceRequest, endpoint_id: int) -> HttpResponse:
     """Add a new secret (shown once); the old one keeps verifying for 24 hours."""
     endpoint = get_endpoint(request, endpoint_id)
-    revealed = services.rotate_secret(endpoint=endpoint)
+    revealed = services.rotate_secret(endpoint=endpoint, actor=request.user)
     messages.success(request, "New secret created; the previous one works for 24 more hours.")
     return render(
         request,
@@ -146,7 +147,9 @@ def endpoint_rotate(request: WorkspaceRequest, endpoint_id: int) -> HttpResponse
 def endpoint_capture(request: WorkspaceRequest, endpoint_id: int) -> HttpResponse:
     """Switch capture mode on or off."""
     endpoint = get_endpoint(request, endpoint_id)
-    endpoint = services.set_capture_mode(endpoint=endpoint, enabled=not endpoint.capture_mode)
+    endpoint = services.set_capture_mode(
+        endpoint=endpoint, enabled=not endpoint.capture_mode, actor=request.user
+    )
     messages.success(
         request,
         "Capture mode is on: the next delivery's body is kept as a sample."

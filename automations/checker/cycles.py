@@ -9,7 +9,9 @@ There is an edge A → B when
 
 - A emits an event of B's trigger whose known values do not contradict B's filters (A tags
   ``welcomed``; B waits for ``customer_tagged`` with tag ``vip``: no edge). Values that are not
-  literals in A are unknown and keep the edge;
+  literals in A are unknown and keep the edge. A self-edge (A → A) through an idempotent setter
+  whose values are all literals (``update_price`` to a fixed price on ``product_updated``)
+  converges and is left out: the second run changes nothing, so it emits nothing;
 - A has a ``run_rule`` step whose rule is B (a literal rule id);
 - A posts (``fire_webhook``, ``post_zapier``, ``post_to_make``, any HTTP action's URL input) to
   one of the workspace's endpoints, and B's trigger is ``webhook_received``/``zapier_event`` on
@@ -47,7 +49,7 @@ from automations.draft import (
 )
 from automations.templating import Placeholder, TemplateSyntaxError, parse
 from catalog.specs import ActionSpec, TriggerSpec
-from catalog.types import UrlType
+from catalog.types import RefType, UrlType
 
 __all__ = [
     "ENDPOINT_TRIGGERS",
@@ -142,10 +144,18 @@ class CycleContext(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class EmittedEvent:
-    """An event a rule's step may cause, with the payload values known before it runs."""
+    """An event a rule's step may cause, with the payload values known before it runs.
+
+    ``converges`` marks an event of an idempotent setter whose value inputs are all literals
+    (``update_price`` to a fixed price): when the rule runs again on it, the setter writes the
+    same values, changes nothing and emits nothing, so the rule starting itself through this
+    event is no loop. It still reaches other rules (two rules setting different prices would
+    fight).
+    """
 
     trigger_key: str
     values: Mapping[str, Any] = field(default_factory=dict)
+    converges: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,17 +296,52 @@ def _update_field_events(literals: Mapping[str, Any], emits: Sequence[str]) -> l
     return [event for event in events if event.trigger_key in emits]
 
 
+def _converges(step: Step, spec: ActionSpec) -> bool:
+    """Whether a second run of the step sets the same values (so it emits nothing).
+
+    True for a declared idempotent setter whose every value input (an input that is not a
+    reference to the entity it sets) is bound to a literal.
+    """
+    if not spec.is_idempotent_setter:
+        return False
+    for name, declared in spec.inputs.items():
+        if isinstance(declared.type, RefType):
+            continue
+        binding = step.inputs.get(name)
+        if binding is not None and binding.kind is not BindingKind.LITERAL:
+            return False
+    return True
+
+
 def _emitted_events(step: Step, spec: ActionSpec, registry: CatalogLike) -> list[EmittedEvent]:
     literals = _literal_inputs(step)
     if spec.key == "update_field":
         return _update_field_events(literals, spec.emits)
+    converges = _converges(step, spec)
     events = []
     for key in spec.emits:
         payload = registry.get_trigger(key).payload if registry.has_trigger(key) else {}
         values = {name: value for name, value in literals.items() if name in payload}
         values.update(IMPLIED_VALUES.get((spec.key, key), {}))
-        events.append(EmittedEvent(key, values))
+        events.append(EmittedEvent(key, values, converges))
     return events
+
+
+def _fighting_setters(emits: list[EmittedEvent]) -> list[EmittedEvent]:
+    """Drop ``converges`` from events whose trigger several of the rule's steps emit.
+
+    Two setters of one rule may write different values to the same entity (a price of 10,
+    then 20): each run changes it again, so their events do not converge.
+    """
+    counts: dict[str, int] = {}
+    for event in emits:
+        counts[event.trigger_key] = counts.get(event.trigger_key, 0) + 1
+    return [
+        EmittedEvent(e.trigger_key, e.values, False)
+        if e.converges and counts[e.trigger_key] > 1
+        else e
+        for e in emits
+    ]
 
 
 def _hook_token(url: str) -> str | None:
@@ -393,7 +438,7 @@ def node_from_draft(
         name=name or draft.name,
         trigger_key=draft.trigger.key,
         trigger_filters=_trigger_filters(draft, registry),
-        emits=tuple(emits),
+        emits=tuple(_fighting_setters(emits)),
         runs_rules=tuple(dict.fromkeys(runs)),
         posts_to_endpoints=tuple(dict.fromkeys(posts)),
     )
@@ -521,6 +566,12 @@ class RuleGraph:
         for event in node.emits:
             trigger_index = self._index(event.trigger_key)
             known = self._known(event, trigger_index)
+            if event.converges:
+                # Followed on its own (not shared through ``seen``): unlike the same event from
+                # another rule, it does not lead back to the rule that emits it.
+                targets = self._event_targets(event.trigger_key, trigger_index, known, set())
+                yield from (target for target in targets if target != index)
+                continue
             signature = ("event", event.trigger_key, frozenset(known.items()))
             if signature in seen:
                 continue

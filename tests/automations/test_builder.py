@@ -11,6 +11,7 @@ from automations.builder import (
     ConditionRow,
     apply_op,
     coerce_literal,
+    condition_rows,
     format_literal,
     from_definition,
     parse_form,
@@ -317,3 +318,109 @@ def test_an_input_of_a_previously_chosen_action_is_dropped():
     }
     definition = to_definition(parse_form(form), registry, _lookup("customer_created"))
     assert definition["steps"][0]["inputs"] == {"tag": {"literal": "vip"}}
+
+
+# --- nested condition groups ------------------------------------------------------------------
+
+NESTED: dict[str, Any] = {
+    "trigger": {"key": "customer_created", "config": {}},
+    "conditions": [
+        {"field": "source", "operator": "equals", "value": "free_trial"},
+        {
+            "match": "any",
+            "children": [
+                {"field": "email", "operator": "matches", "value": "@acme"},
+                {
+                    "match": "all",
+                    "children": [
+                        {"field": "email", "operator": "is_set"},
+                        {"field": "source", "operator": "equals", "value": "ads"},
+                    ],
+                },
+            ],
+        },
+    ],
+    "steps": [],
+    "alert": None,
+}
+
+
+def test_nested_condition_groups_round_trip_through_the_form():
+    # given a definition with an any group holding an all group
+    state = from_definition(NESTED, registry)
+    # then the form shows the groups as groups, with their own prefixes
+    group = state.conditions[1]
+    assert group.is_group
+    assert group.match == "any"
+    assert group.prefix == "cond-1"
+    assert [c.prefix for c in group.children] == ["cond-1-0", "cond-1-1"]
+    assert group.children[1].match == "all"
+    assert [c.prefix for c in group.children[1].children] == ["cond-1-1-0", "cond-1-1-1"]
+    # when posted back as form fields and read again
+    fields = {"trigger_key": "customer_created", "match": state.match}
+    for row in condition_rows(state.conditions):
+        if row.is_group:
+            fields[f"{row.prefix}-match"] = row.match
+        else:
+            fields |= {
+                f"{row.prefix}-field": row.field,
+                f"{row.prefix}-operator": row.operator,
+                f"{row.prefix}-value": row.value,
+            }
+    again = parse_form(fields)
+    # then the definition keeps its structure
+    assert to_definition(again, registry, _lookup("customer_created")) == NESTED
+
+
+def test_a_top_level_any_group_is_the_forms_match_any_and_comes_back_the_same():
+    definition = {**NESTED, "conditions": [{"match": "any", "children": NESTED["conditions"]}]}
+    state = from_definition(definition, registry)
+    assert state.match == "any"
+    assert [row.prefix for row in state.conditions] == ["cond-0", "cond-1"]
+    assert to_definition(state, registry, _lookup("customer_created")) == definition
+
+
+def test_groups_are_added_filled_and_removed_by_row_operations():
+    # given one condition
+    state = parse_form({"trigger_key": "customer_created", "cond-0-field": "source"})
+    # when a group is added, then a row and a group inside it
+    state = apply_op(state, "add-group")
+    state = apply_op(state, "add-cond:cond-1")
+    state = apply_op(state, "add-group:cond-1")
+    # then the group starts as "any" with one empty row, and the new parts are numbered
+    group = state.conditions[1]
+    assert group.match == "any"
+    assert [c.prefix for c in group.children] == ["cond-1-0", "cond-1-1", "cond-1-2"]
+    assert group.children[2].is_group
+    assert [c.prefix for c in group.children[2].children] == ["cond-1-2-0"]
+    # when a row of the group is removed, the others are renumbered
+    state = apply_op(state, "remove:cond-1-0")
+    assert [c.prefix for c in state.conditions[1].children] == ["cond-1-0", "cond-1-1"]
+    # when the group is removed, only the first condition is left
+    state = apply_op(state, "remove:cond-1")
+    assert [c.prefix for c in state.conditions] == ["cond-0"]
+
+
+def test_a_branch_gets_a_nested_group_too():
+    state = parse_form({"step-0-id": "b", "step-0-action": "branch_by_condition"})
+    state = apply_op(state, "add-group:step-0")
+    state = apply_op(state, "add-cond:step-0-cond-0")
+    assert [c.prefix for c in state.steps[0].conditions[0].children] == [
+        "step-0-cond-0-0",
+        "step-0-cond-0-1",
+    ]
+
+
+def test_problems_inside_nested_groups_land_on_their_rows():
+    state = from_definition(NESTED, registry)
+    place_problems(
+        state,
+        [
+            Problem(ProblemCode.MISSING_VALUE, "conditions[1].children[1].children[1].value", "A."),
+            Problem(ProblemCode.STRUCTURE, "conditions[1].children", "B."),
+        ],
+    )
+    inner = state.conditions[1].children[1].children[1]
+    assert [p.message for p in inner.problems["value"]] == ["A."]
+    assert [p.message for p in state.conditions[1].problems["row"]] == ["B."]
+    assert state.unplaced == []

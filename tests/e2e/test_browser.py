@@ -23,6 +23,7 @@ from rest_framework.authtoken.models import Token
 from standardwebhooks.webhooks import Webhook
 
 from automations import services
+from automations.engine.limits import PauseCause, pause_rule
 from automations.models import Execution, ExecutionStatus, Rule
 from catalog.domain import services as domain
 from tests.automations.engine.conftest import drain, emit, make_due, make_rule, step
@@ -171,7 +172,7 @@ def test_marketer_builds_scenario_3_by_clicking_and_it_is_listed_enabled(page, m
     log_in(page, "mia")
     # when the marketer builds the rule by clicking and typing
     build_scenario_3(page, journey.pk)
-    screenshot(page, "rule-builder")
+    screenshot(page, "rule-builder", docs=True)
     # when saved
     save(page)
     expect(page.locator("h1")).to_have_text("VIP welcome")
@@ -209,18 +210,11 @@ def test_update_price_on_customer_created_is_refused_next_to_the_step_then_fixed
     choose_binding(page, "step-0-in-product_id", "ref", "select")
     page.locator("#step-0-in-product_id-value").select_option("product_id")
     save(page)
-    # then the product is found; the checker still refuses a price update on every product
-    # update, because each price update is itself a product update (a loop of one rule)
-    expect(page.locator("#steps-errors")).to_contain_text("This rule would loop: Reprice")
-    expect(page.locator("#step-0-in-product_id .field-errors")).to_have_count(0)
-    assert Rule.objects.count() == 0
-    # when the trigger is one that carries a product and is not caused by a price update
-    choose_trigger(page, "product_sold_out")
-    save(page)
-    # then it saves
+    # then it saves: setting a fixed price again changes nothing and emits nothing, so the
+    # rule starting itself converges (a price taken from the event would still be a loop)
     expect(page.locator("h1")).to_have_text("Reprice")
     rule = Rule.objects.get()
-    assert rule.trigger_key == "product_sold_out"
+    assert rule.trigger_key == "product_updated"
     assert rule.definition["steps"][0]["inputs"]["product_id"] == {"ref": "product_id"}
     assert rule.definition["steps"][0]["inputs"]["price"] == {
         "literal": {"amount": "9.99", "currency": "EUR"}
@@ -275,6 +269,75 @@ def test_a_loop_between_two_rules_names_them_and_saves_nothing(page, marketer, w
     assert list(Rule.objects.values_list("name", flat=True)) == ["Tag A"]
 
 
+def build_scenario_7(page: Page, journey_pk: int) -> None:
+    """Build scenario 7 in the builder by clicking and typing, without saving it."""
+    page.goto("/rules/new/")
+    page.get_by_label("Rule name").fill("Free trial signups")
+    choose_trigger(page, "customer_created")
+    page.locator("#add-cond").click()
+    expect(page.locator("#cond-0-field")).to_be_attached()
+    settled(page)
+    page.locator("#cond-0-field").select_option("source")
+    expect(page.locator("#cond-0-value")).to_be_attached()
+    settled(page)
+    page.locator("#cond-0-value").fill("free_trial")
+    add_step(page, "step-0", "enroll_journey")
+    page.locator("#step-0-in-journey_id-value").select_option(label=f"Trials (#{journey_pk})")
+    add_step(page, "step-1", "branch_by_condition")
+    page.locator("#step-1-add-cond").click()
+    expect(page.locator("#step-1-cond-0-field")).to_be_attached()
+    settled(page)
+    page.locator("#step-1-cond-0-field").select_option("email")
+    settled(page)
+    page.locator("#step-1-cond-0-operator").select_option("matches")
+    settled(page)
+    page.locator("#step-1-cond-0-value").fill(FREE_MAIL)
+    page.locator("#step-1-add-else").click()
+    expect(page.locator("#step-1-else-0-action")).to_be_attached()
+    settled(page)
+    page.locator("#step-1-else-0-action").select_option("post_to_slack")
+    expect(page.locator("#step-1-else-0[data-action=post_to_slack]")).to_be_attached()
+    settled(page)
+    page.locator("#step-1-else-0-in-channel-value").fill("#sales")
+    choose_binding(page, "step-1-else-0-in-text", "template", "input")
+    page.locator("#step-1-else-0-in-text-value").fill("New trial from {{ email }}")
+
+
+def test_dry_run_of_the_unsaved_scenario_7_in_the_builder_shows_the_branch_taken(
+    page, marketer, workspace
+):
+    # given scenario 7 built in the builder, not saved
+    journey = domain.create_journey(workspace=workspace, name="Trials", slug="trials")
+    log_in(page, "mia")
+    build_scenario_7(page, journey.pk)
+    panel = page.locator("#draft-dry-run")
+    cases = [("ceo@acme-industries.com", "otherwise", False), ("jane@gmail.com", "then", True)]
+    for email, branch, slack_skipped in cases:
+        # when the draft is dry-run on a pasted signup
+        panel.get_by_role("radio", name="JSON").check()
+        payload = {"customer_id": 7, "email": email, "source": "free_trial"}
+        panel.get_by_label("Payload (JSON)").fill(json.dumps(payload))
+        panel.get_by_role("button", name="Dry run the draft").click()
+        # then the trace shows the branch taken and what the Slack step would get (the builder
+        # numbers the steps: step2 is the branch, step3 the Slack post in its "otherwise" arm)
+        expect(panel.locator("#trace-step2 .branch-taken")).to_contain_text(branch)
+        sales = panel.locator("#trace-step3")
+        if slack_skipped:
+            expect(sales).to_contain_text("skipped")
+        else:
+            expect(sales).to_contain_text(f"New trial from {email}")
+        settled(page)
+    # the builder still holds the draft, and nothing was saved or done
+    expect(page.locator("#rule-name")).to_have_value("Free trial signups")
+    screenshot(page, "dry-run", docs=True)
+    # pasted text that is not JSON gets a plain error
+    panel.get_by_label("Payload (JSON)").fill("{not json")
+    panel.get_by_role("button", name="Dry run the draft").click()
+    expect(panel.locator(".field-errors")).to_contain_text("This is not JSON")
+    assert Rule.objects.count() == 0
+    assert not journey.enrollments.exists()
+
+
 def test_dry_run_of_scenario_7_shows_the_branch_taken(page, marketer, workspace):
     # given scenario 7, saved
     journey = domain.create_journey(workspace=workspace, name="Trials", slug="trials")
@@ -300,7 +363,7 @@ def test_dry_run_of_scenario_7_shows_the_branch_taken(page, marketer, workspace)
             expect(sales).to_contain_text("skipped")
         else:
             expect(sales).to_contain_text(f"New trial from {email}")
-    screenshot(page, "dry-run")
+    screenshot(page, "rule-dry-run")
     assert not journey.enrollments.exists()
 
 
@@ -336,6 +399,39 @@ def _scenario_7(journey_id: int) -> dict[str, Any]:
             },
         ],
     }
+
+
+def test_a_paused_rule_is_shown_paused_and_resumed_from_the_list(page, marketer, workspace):
+    # given a rule the breaker paused
+    rule = services.save_rule(
+        workspace=workspace,
+        author=None,
+        name="Sync warehouse",
+        is_enabled=True,
+        definition={
+            "trigger": {"key": "customer_created", "config": {}},
+            "steps": [
+                {
+                    "id": "welcome",
+                    "action": "tag",
+                    "inputs": {"customer_id": {"ref": "customer_id"}, "tag": {"literal": "new"}},
+                }
+            ],
+        },
+    )
+    assert pause_rule(rule.pk, cause=PauseCause.BREAKER, reason="5 failures in a row")
+    log_in(page, "mia")
+    page.get_by_role("link", name="Rules", exact=True).click()
+    row = page.locator(f"#rule-{rule.pk}")
+    # then the list says it is paused and why
+    expect(row.locator(".badge.state-paused")).to_have_text("Paused")
+    expect(row).to_contain_text("5 failures in a row")
+    # when the marketer presses Resume
+    row.get_by_role("button", name="Resume Sync warehouse").click()
+    # then the row no longer says paused, and the rule is resumed
+    expect(page.locator(f"#rule-{rule.pk} .badge.state-paused")).to_have_count(0)
+    rule.refresh_from_db()
+    assert not rule.is_paused
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -419,6 +515,7 @@ def test_an_auditor_sees_every_page_and_nothing_to_change(page, auditor, workspa
         "/activity/",
         "/activity/?tab=deliveries",
         "/activity/?tab=changes",
+        "/activity/?tab=audit",
         "/dashboard/",
         "/catalog/",
     ]
@@ -436,6 +533,9 @@ def test_an_auditor_sees_every_page_and_nothing_to_change(page, auditor, workspa
         assert changers == [], path
         assert page.locator("main form[method=post]").count() == 0, path
         assert_csrf_everywhere(page)
+    # the audit log lists the changes (here: the rule and the endpoint created)
+    page.goto("/activity/?tab=audit")
+    expect(page.locator("tr.audit-entry")).to_have_count(2)
     # the rule's name is shown as text, never run
     page.goto("/rules/")
     expect(page.get_by_role("link", name="<script>alert(1)</script>")).to_be_visible()

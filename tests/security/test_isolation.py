@@ -17,14 +17,15 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import override_settings
 from django.urls import include, path
+from django.utils import timezone
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.routers import BaseRouter, DefaultRouter
 from rest_framework.test import APIClient
 
 from accounts.access import MARKETER_AREA
-from accounts.models import Membership, Role, Workspace
+from accounts.models import AuditEntry, AuditObject, Membership, Role, Workspace
 from automations import services as rule_services
-from automations.models import Execution, ExecutionStatus
+from automations.models import DisabledTarget, Execution, ExecutionStatus
 from catalog.domain.models import Customer
 from catalog.models import Event, EventStatus
 from config.urls import router
@@ -100,6 +101,19 @@ def seed_other_workspace(workspace: Workspace) -> dict[str, Seed]:
     )
     user = User.objects.create_user(username=MARKER, email=f"{MARKER}@example.com")
     member = Membership.objects.create(user=user, workspace=workspace, role=Role.MARKETER)
+    disabled_target = DisabledTarget.objects.create(
+        workspace=workspace,
+        url=f"https://hooks.example.com/{MARKER}",
+        reason=MARKER,
+        disabled_at=timezone.now(),
+    )
+    audit_entry = AuditEntry.objects.create(
+        workspace=workspace,
+        action="created",
+        object_type=AuditObject.RULE,
+        object_id=str(rule.pk),
+        object_label=MARKER,
+    )
     return {
         "customer": Seed(customer.pk),
         "product": Seed(product.pk),
@@ -110,6 +124,8 @@ def seed_other_workspace(workspace: Workspace) -> dict[str, Seed]:
         "rule": Seed(rule.pk),
         "execution": Seed(execution.pk),
         "member": Seed(member.pk),
+        "disabled-target": Seed(disabled_target.pk),
+        "audit-entry": Seed(audit_entry.pk),
     }
 
 
@@ -169,6 +185,8 @@ def test_every_router_entry_is_seeded_or_declared_global() -> None:
         "rule",
         "execution",
         "member",
+        "disabled-target",
+        "audit-entry",
     }
     assert basenames - GLOBAL == seeded
 

@@ -20,6 +20,8 @@ UPDATE_PRICE = ActionSpec(
     runner=f"{_RUNNERS}.update_price",
     example_inputs={"product_id": 501, "price": {"amount": "29.90", "currency": "EUR"}},
     emits=("product_updated",),
+    # update_product emits product_updated only for a value that really changed.
+    is_idempotent_setter=True,
 )
 
 UPDATE_INVENTORY = ActionSpec(
@@ -54,6 +56,8 @@ HIDE_PRODUCT = ActionSpec(
     runner=f"{_RUNNERS}.hide_product",
     example_inputs={"product_id": 501},
     emits=("product_updated",),
+    # update_product emits product_updated only for a value that really changed.
+    is_idempotent_setter=True,
 )
 
 CHANGE_SKU = ActionSpec(
@@ -68,6 +72,8 @@ CHANGE_SKU = ActionSpec(
     runner=f"{_RUNNERS}.change_sku",
     example_inputs={"product_id": 501, "sku": "TEE-BLK-M-2025"},
     emits=("product_updated",),
+    # update_product emits product_updated only for a value that really changed.
+    is_idempotent_setter=True,
 )
 
 GENERATE_ALT_TEXT = ActionSpec(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 
@@ -16,6 +16,8 @@ from catalog.domain.services.guards import (
     require_same_workspace,
 )
 from catalog.events import Causation, record_event
+
+CENT = Decimal("0.01")
 
 
 def create_product(
@@ -92,6 +94,9 @@ def update_product(
         raise DomainError("a product needs a SKU")
     if price is not None:
         require_amount(price, what="price")
+        # Compare in the column's precision: 9.999 is stored as 10.00, and setting 9.999 again
+        # must count as no change (rules that set a price on product_updated rely on it).
+        price = price.quantize(CENT, rounding=ROUND_HALF_UP)
     if currency is not None:
         require_currency(currency)
     if low_stock_threshold is not None and low_stock_threshold < 0:

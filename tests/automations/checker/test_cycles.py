@@ -472,3 +472,114 @@ def test_many_unrelated_rules_do_not_create_loops():
 
     # then
     assert cycle is None
+
+
+# --- idempotent setters with literal values converge -----------------------------------------
+
+NINE_99 = {"literal": {"amount": "9.99", "currency": "EUR"}}
+
+
+def _reprice(price, step_id="reprice"):
+    return _step(step_id, "update_price", product_id={"ref": "product_id"}, price=price)
+
+
+def test_setting_a_literal_price_on_product_updated_converges():
+    # given: the second run sets the same price, changes nothing and emits nothing
+    a = _node(1, "Reprice", "product_updated", {}, [_reprice(NINE_99)])
+
+    # when
+    cycle = find_cycle(a, [])
+
+    # then
+    assert cycle is None
+    assert a.emits[0].converges
+
+
+@pytest.mark.parametrize(
+    ("_case", "price"),
+    [
+        ("a field", {"ref": "price"}),
+        ("a template", {"template": "{{ title }}"}),
+    ],
+)
+def test_a_price_not_known_before_the_run_still_loops(_case, price):
+    # given: the price comes from the event, so every run may change it again
+    a = _node(1, "Reprice", "product_updated", {}, [_reprice(price)])
+
+    # when
+    cycle = find_cycle(a, [])
+
+    # then
+    assert cycle == ["Reprice", "Reprice"]
+    assert not a.emits[0].converges
+
+
+def test_two_setters_of_one_rule_fight_and_loop():
+    # given: each run sets 9.99 and then 19.99: the product changes every time
+    other = {"literal": {"amount": "19.99", "currency": "EUR"}}
+    a = _node(1, "Flip", "product_updated", {}, [_reprice(NINE_99, "low"), _reprice(other, "high")])
+
+    # when
+    cycle = find_cycle(a, [])
+
+    # then
+    assert cycle == ["Flip", "Flip"]
+
+
+def test_two_rules_setting_literal_prices_still_loop_through_each_other():
+    # given: A sets 9.99, B sets 19.99, both on every product update: they fight
+    a = _node(1, "Low", "product_updated", {}, [_reprice(NINE_99)])
+    b = _node(
+        2,
+        "High",
+        "product_updated",
+        {},
+        [_reprice({"literal": {"amount": "19.99", "currency": "EUR"}})],
+    )
+
+    # when
+    cycle = find_cycle(a, [b])
+
+    # then
+    assert cycle == ["Low", "High", "Low"]
+
+
+def test_a_converging_setter_does_not_hide_another_rules_edge_back():
+    # given: A's converging price update reaches B, whose stock change (not a setter of literal
+    # values) is a product update that starts A again
+    a = _node(1, "Reprice", "product_updated", {}, [_reprice(NINE_99)])
+    b = _node(
+        2,
+        "Restock",
+        "product_updated",
+        {},
+        [
+            _step(
+                "stock", "update_inventory", product_id={"ref": "product_id"}, delta={"literal": 1}
+            )
+        ],
+    )
+
+    # when
+    cycle = find_cycle(a, [b])
+
+    # then
+    assert cycle == ["Reprice", "Restock", "Reprice"]
+
+
+def test_a_non_setter_action_with_literal_inputs_still_loops():
+    # given: a stock change by a literal delta changes the product on every run
+    a = _node(
+        1,
+        "Restock",
+        "product_updated",
+        {},
+        [
+            _step(
+                "stock", "update_inventory", product_id={"ref": "product_id"}, delta={"literal": 1}
+            )
+        ],
+    )
+
+    # when / then
+    assert find_cycle(a, []) == ["Restock", "Restock"]

@@ -1312,3 +1312,17 @@ def test_changing_email_to_a_taken_one_is_refused(workspace):
     customer.refresh_from_db()
     assert customer.email == "grace@example.com"
     assert Event.objects.count() == 0
+
+
+def test_setting_a_price_twice_emits_once_even_past_the_stored_precision(workspace):
+    # given a product; the price column keeps cents, so 9.999 is stored as 10.00
+    product = ProductFactory.create(workspace=workspace, price=Decimal("20.00"), currency="EUR")
+    # when the same price is set twice (a rule setting it on product_updated runs again)
+    first = services.update_product(product=product, price=Decimal("9.999"), currency="EUR")
+    services.update_product(product=first, price=Decimal("9.999"), currency="EUR")
+    # then only the first call changed something and emitted product_updated
+    assert emitted(workspace) == [
+        ("product_updated", {"product_id": product.pk, "changed_fields": ["price"]})
+    ]
+    first.refresh_from_db()
+    assert first.price == Decimal("10.00")
