@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DEMO_ENV := var/demo.env
 
-.PHONY: install run test lint browser
+.PHONY: install run test lint browser wrk bench bench-quick
 
 # Python 3.13 comes from pyenv (selected by .python-version); uv installs the locked versions.
 $(VENV)/bin/uv:
@@ -39,6 +39,17 @@ browser:
 
 test: install browser
 	$(VENV)/bin/pytest
+
+# The benchmark suite (README "Performance"): the stack as real processes, wrk as the load.
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+bench: install wrk
+	$(PY) -m bench $(BENCH_ARGS)
+
+# The CI profile: short, prints the table, fails only on request errors or lost events.
+bench-quick: install wrk
+	$(PY) -m bench --quick
 
 lint: install
 	$(VENV)/bin/ruff check .

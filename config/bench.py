@@ -1,4 +1,4 @@
-"""Benchmark-only views, routed only when ``TYPEWIRE_BENCH=1`` (``bench/ingest.py`` sets it).
+"""Benchmark-only views, routed only when ``TYPEWIRE_BENCH=1`` (``python -m bench`` sets it).
 
 ``POST /bench/hello`` is the baseline the ingest benchmark compares the webhook endpoint with in
 the same run: the thinnest DRF view that still parses a JSON body (no authentication, no

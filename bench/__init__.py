@@ -1,0 +1,1 @@
+"""Typewire's benchmark suite: ``make bench`` or ``.venv/bin/python -m bench`` (see run.py)."""
