@@ -58,11 +58,19 @@ class CompiledRule:
     # local, so the worker that dispatches the event may run it at once (dispatch.py).
     inline_safe: bool = False
 
-    def resolver(self, payload: Mapping[str, Any], workspace_id: int) -> PayloadResolver:
-        """Return a resolver over ``payload`` that loads the workspace's entities read-only."""
+    def resolver(
+        self,
+        payload: Mapping[str, Any],
+        workspace_id: int,
+        loader: WorkspaceEntityLoader | None = None,
+    ) -> PayloadResolver:
+        """Return a resolver over ``payload`` that loads the workspace's entities read-only.
+
+        Pass ``loader`` to share its snapshots between rules matched against one event.
+        """
         return PayloadResolver(
             payload,
-            WorkspaceEntityLoader(workspace_id),
+            loader or WorkspaceEntityLoader(workspace_id),
             self.entity_types,
             payload_type=self.scope.root,
         )

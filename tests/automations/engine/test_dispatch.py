@@ -135,3 +135,25 @@ def test_rules_are_read_with_one_query_and_conditions_compiled_once_per_version(
     assert all(compiled_rule(r) is c for r, c in zip(rules, compiled, strict=True))
     rules[0].version = 2
     assert compiled_rule(rules[0]) is not compiled[0]
+
+
+def test_rules_reading_the_same_customer_load_it_once_per_event(workspace):
+    # given 20 rules whose conditions read the event's customer
+    customer = CustomerFactory.create(workspace=workspace, first_name="Ann")
+    for i in range(20):
+        make_rule(
+            workspace,
+            f"Ann {i}",
+            "customer_tagged",
+            TAG_VIP,
+            conditions=[{"field": "customer.first_name", "operator": "equals", "value": "Ann"}],
+        )
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        result = dispatch_event(_tagged(workspace, customer).pk)
+    # then every rule matched, and the customer row was read once for all of them
+    assert len(result.execution_ids) == 20
+    customer_reads = [
+        q for q in queries.captured_queries if q["sql"].startswith('SELECT "catalog_customer"."id"')
+    ]
+    assert len(customer_reads) == 1
