@@ -52,9 +52,7 @@ class DispatchResult:
     inline: list[Execution] = field(default_factory=list)
 
 
-def matches(
-    rule: Rule, event: Event, loader: WorkspaceEntityLoader | None = None
-) -> str | None:
+def matches(rule: Rule, event: Event, loader: WorkspaceEntityLoader | None = None) -> str | None:
     """Return why ``rule`` does not fire for ``event`` (plain English), or None when it does.
 
     ``loader`` shares entity snapshots between the rules matched against one event, so a
