@@ -24,7 +24,7 @@ from catalog.models import Event
 from webhooks import api as webhooks_api
 from webhooks.models import Endpoint
 
-LIMIT_FIELDS = ("rate_limit_per_minute", "breaker_threshold", "breaker_failure_ratio")
+LIMIT_FIELDS = services.LIMIT_FIELDS
 
 
 class RuleSerializer(serializers.ModelSerializer[Rule]):
@@ -116,16 +116,6 @@ def _invalid(exc: services.RuleInvalid) -> ValidationError:
     return ValidationError({"error": "rule_invalid", "problems": exc.as_list()})
 
 
-def _save_limits(rule: Rule, data: dict[str, Any]) -> None:
-    """Store the limits given in ``data`` (the others stay as they are)."""
-    given = {name: data[name] for name in LIMIT_FIELDS if name in data}
-    if not given:
-        return
-    for name, value in given.items():
-        setattr(rule, name, value)
-    rule.save(update_fields=[*given, "updated_at"])
-
-
 class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
     """Rules of the workspace. Every save runs the checker; a failing rule answers 400."""
 
@@ -146,7 +136,7 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
                     definition=data["definition"],
                     is_enabled=data.get("is_enabled", False),
                 )
-                _save_limits(rule, data)
+                rule = services.set_rule_limits(rule=rule, limits=data, actor=self.request.user)
         except services.RuleInvalid as exc:
             raise _invalid(exc) from exc
         serializer.instance = rule
@@ -161,10 +151,9 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
         data = serializer.validated_data
         if data and set(data) <= set(LIMIT_FIELDS):
             # Limits are settings, not part of the definition: no new version for them alone.
-            with transaction.atomic():
-                locked = Rule.objects.select_for_update().get(pk=rule.pk)
-                _save_limits(locked, data)
-            serializer.instance = locked
+            serializer.instance = services.set_rule_limits(
+                rule=rule, limits=data, actor=self.request.user
+            )
             return
         try:
             with transaction.atomic():
@@ -177,7 +166,7 @@ class RuleViewSet(WorkspaceScopedMixin[Rule], viewsets.ModelViewSet[Rule]):
                     is_enabled=data.get("is_enabled"),
                     rule=rule,
                 )
-                _save_limits(saved, data)
+                saved = services.set_rule_limits(rule=saved, limits=data, actor=self.request.user)
         except services.RuleInvalid as exc:
             raise _invalid(exc) from exc
         serializer.instance = saved

@@ -282,6 +282,28 @@ def delete_rule(*, rule: Rule, actor: Author) -> None:
     rule.delete()
 
 
+LIMIT_FIELDS = ("rate_limit_per_minute", "breaker_threshold", "breaker_failure_ratio")
+
+
+@transaction.atomic
+def set_rule_limits(*, rule: Rule, limits: Mapping[str, Any], actor: Author) -> Rule:
+    """Store the blast-radius limits given in ``limits`` (the others stay); audited.
+
+    Limits are settings, not part of the definition: they make no new version.
+    """
+    given = {name: limits[name] for name in LIMIT_FIELDS if name in limits}
+    if not given:
+        return rule
+    locked = Rule.objects.select_for_update().get(pk=rule.pk)
+    before = {name: getattr(locked, name) for name in given}
+    for name, value in given.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=[*given, "updated_at"])
+    if changes := field_changes(before, given):
+        _record_rule(locked, actor, "limits_changed", changes)
+    return locked
+
+
 def resume_rule(*, rule: Rule, actor: Author) -> ResumeResult:
     """Lift a pause (breaker or spike) and release the held executions; audited when paused.
 

@@ -98,6 +98,23 @@ def test_each_rule_change_records_one_entry(workspace, marketer, api_client_for)
     assert AuditEntry.objects.get(action="paused").changes["cause"] == "breaker"
 
 
+def test_changing_only_a_rules_limits_records_what_moved(workspace, marketer, api_client_for):
+    # given a rule with no rate cap
+    rule = services.save_rule(
+        workspace=workspace, author=marketer, name="Welcome", definition=tag_rule()
+    )
+    # when only its limits change through the API
+    answer = api_client_for(marketer).patch(
+        f"/api/v1/rules/{rule.pk}/", {"rate_limit_per_minute": 30}, format="json"
+    )
+    # then no new version, and one entry with the old and new value
+    assert answer.status_code == 200
+    assert answer.json()["version"] == 1
+    entry = AuditEntry.objects.get(action="limits_changed")
+    assert (entry.actor_name, entry.object_id) == ("mia", str(rule.pk))
+    assert entry.changes == {"rate_limit_per_minute": {"before": None, "after": 30}}
+
+
 def test_switching_a_rule_to_the_state_it_has_records_nothing(workspace, marketer):
     rule = services.save_rule(workspace=workspace, author=marketer, name="R", definition=tag_rule())
     services.set_enabled(rule=rule, enabled=False, actor=marketer)
