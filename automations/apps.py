@@ -10,3 +10,10 @@ class AutomationsConfig(AppConfig):
 
     name = "automations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Let ``record_event`` skip publishing internal events no enabled rule listens to."""
+        from automations.engine.dispatch import has_listeners
+        from catalog.events import set_listener_check
+
+        set_listener_check(has_listeners)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -30,6 +30,27 @@ logger = logging.getLogger(__name__)
 
 # Sent by name: the task lives in automations, which catalog must not import (STYLE 1).
 DISPATCH_TASK = "automations.dispatch_event"
+
+type ListenerCheck = Callable[[int, str], bool]
+"""Whether any enabled rule of a workspace (its id) listens to a trigger key."""
+
+_has_listeners: ListenerCheck | None = None
+NO_LISTENER = "No enabled rule listens to this trigger."
+
+
+def set_listener_check(check: ListenerCheck | None) -> ListenerCheck | None:
+    """Install the check ``record_event`` asks before it publishes an internal event.
+
+    Returns the check it replaces. The automations app installs one (rules live there, not in
+    the catalog). An internal event no enabled rule listens to is stored already dispatched,
+    matching nothing, and never published: most domain events (a tag, a paid order) have no
+    rule, and each would otherwise cost a broker message and a dispatch task that finds none.
+    """
+    global _has_listeners
+    previous, _has_listeners = _has_listeners, check
+    return previous
+
+
 # The PostgreSQL channel that wakes the event publisher (catalog.publisher).
 NOTIFY_CHANNEL = "typewire_events"
 
@@ -82,6 +103,9 @@ def record_event(
 ) -> Event:
     """Insert a pending event in the caller's transaction and dispatch it once that commits.
 
+    An internal event that no enabled rule of the workspace listens to is stored dispatched
+    (``NO_LISTENER``) and not published (see ``set_listener_check``).
+
     The payload is validated against the trigger's spec and stored in its normalised form.
     Raises ``RuntimeError`` outside ``transaction.atomic()`` (the event and the change it
     describes must commit together), the catalog's ``ValidationError`` when the payload does
@@ -115,13 +139,22 @@ def record_event(
         dedupe_key=dedupe_key,
         published_at=None if publish_later else now,
     )
+    unheard = (
+        not publish_later
+        and _has_listeners is not None
+        and not _has_listeners(workspace.pk, trigger_key)
+    )
+    if unheard:
+        event.status = EventStatus.DISPATCHED
+        event.status_detail = NO_LISTENER
+        event.dispatched_at = now
     if dedupe_key is None:
         event.save(force_insert=True)
     elif not _insert_unless_duplicate(event):
         raise DuplicateEventError(Event.objects.get(workspace=workspace, dedupe_key=dedupe_key))
     if publish_later:
         notify_publisher()
-    else:
+    elif not unheard:
         transaction.on_commit(partial(publish, event_id), robust=True)
     return event
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth.models import User
@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Plan, Role, Workspace
+from catalog.events import set_listener_check
 
 
 def _member(workspace: Workspace, username: str, role: str) -> User:
@@ -62,3 +63,15 @@ def api_client_for() -> Callable[[User], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def every_trigger_heard() -> Iterator[None]:
+    """Treat every trigger as listened to, so internal events are published.
+
+    For tests of the publish path itself in a workspace without rules: by default an internal
+    event no enabled rule listens to is stored dispatched and never published.
+    """
+    previous = set_listener_check(lambda _workspace_id, _trigger_key: True)
+    yield
+    set_listener_check(previous)

@@ -52,6 +52,13 @@ class DispatchResult:
     inline: list[Execution] = field(default_factory=list)
 
 
+def has_listeners(workspace_id: int, trigger_key: str) -> bool:
+    """Whether an enabled rule of the workspace listens to ``trigger_key`` (one indexed query)."""
+    return Rule.objects.filter(
+        workspace_id=workspace_id, trigger_key=trigger_key, is_enabled=True
+    ).exists()
+
+
 def matches(rule: Rule, event: Event, loader: WorkspaceEntityLoader | None = None) -> str | None:
     """Return why ``rule`` does not fire for ``event`` (plain English), or None when it does.
 

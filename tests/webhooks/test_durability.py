@@ -131,6 +131,7 @@ def test_broker_down_deliveries_are_accepted_and_published_once_it_is_back(works
     assert sorted(i for i in _dispatch_messages(broker) if i in stored) == sorted(stored)
 
 
+@pytest.mark.usefixtures("every_trigger_heard")
 @pytest.mark.django_db(transaction=True)
 def test_sweeper_leaves_recent_and_settled_events_alone(workspace):
     # given one fresh pending event and one dispatched long ago

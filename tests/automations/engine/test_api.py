@@ -175,6 +175,7 @@ def test_replaying_an_execution_that_is_not_dead_answers_409(workspace, admin, a
     assert execution.status == ExecutionStatus.SUCCEEDED
 
 
+@pytest.mark.usefixtures("every_trigger_heard")
 def test_an_admin_emits_an_internal_event(
     workspace, admin, api_client_for, django_capture_on_commit_callbacks
 ):

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from automations.engine.dispatch import dispatch_event
 from automations.engine.scope import compiled_rule
 from automations.models import Execution, ExecutionStatus
+from catalog.events import NO_LISTENER
 from catalog.models import EventStatus
 from tests.automations.engine.conftest import emit, make_rule, step
 from tests.factories import CustomerFactory
@@ -126,8 +127,9 @@ def test_rules_are_read_with_one_query_and_conditions_compiled_once_per_version(
     dispatch_event(_tagged(workspace, customer, "a").pk)
     compiled = [compiled_rule(rule) for rule in rules]
     # when
+    event = _tagged(workspace, customer, "b")
     with CaptureQueriesContext(connection) as queries:
-        dispatch_event(_tagged(workspace, customer, "b").pk)
+        dispatch_event(event.pk)
     # then
     rule_reads = [q for q in queries.captured_queries if 'FROM "automations_rule"' in q["sql"]]
     assert len(rule_reads) == 1
@@ -149,11 +151,45 @@ def test_rules_reading_the_same_customer_load_it_once_per_event(workspace):
             conditions=[{"field": "customer.first_name", "operator": "equals", "value": "Ann"}],
         )
     # when
+    event = _tagged(workspace, customer)
     with CaptureQueriesContext(connection) as queries:
-        result = dispatch_event(_tagged(workspace, customer).pk)
+        result = dispatch_event(event.pk)
     # then every rule matched, and the customer row was read once for all of them
     assert len(result.execution_ids) == 20
     customer_reads = [
         q for q in queries.captured_queries if q["sql"].startswith('SELECT "catalog_customer"."id"')
     ]
     assert len(customer_reads) == 1
+
+
+def test_an_event_no_enabled_rule_listens_to_is_stored_dispatched_and_not_published(
+    workspace, django_capture_on_commit_callbacks
+):
+    # given only a switched-off rule on customer_tagged, and an enabled one on another trigger
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "Off", "customer_tagged", TAG_VIP, enabled=False)
+    make_rule(workspace, "Other", "customer_created", TAG_VIP)
+    # when a customer is tagged
+    with django_capture_on_commit_callbacks() as callbacks:
+        event = _tagged(workspace, customer)
+    # then the event is settled at once and no dispatch is published
+    event.refresh_from_db()
+    assert (event.status, event.status_detail) == (EventStatus.DISPATCHED, NO_LISTENER)
+    assert event.dispatched_at is not None
+    assert callbacks == []
+    assert dispatch_event(event.pk).dispatched is False
+
+
+def test_an_event_an_enabled_rule_listens_to_is_published_pending(
+    workspace, django_capture_on_commit_callbacks
+):
+    # given an enabled rule on customer_tagged
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "On", "customer_tagged", TAG_VIP)
+    # when
+    with django_capture_on_commit_callbacks() as callbacks:
+        event = _tagged(workspace, customer)
+    # then
+    event.refresh_from_db()
+    assert event.status == EventStatus.PENDING
+    assert [(cb.func.__name__, cb.args) for cb in callbacks] == [("publish", (event.id,))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from django.core import mail
 from django.db import transaction
 
@@ -81,6 +82,7 @@ def test_the_report_counts_a_cron_rules_own_ticks_only(workspace, make_rule):
     ]
 
 
+@pytest.mark.usefixtures("every_trigger_heard")
 def test_find_unprocessed_lists_the_events_pending_too_long(workspace):
     # given: one event pending for an hour, one for a minute, one dispatched long ago
     stuck = event_at(workspace, "customer_tagged", tagged(1), DAY - timedelta(hours=1))
@@ -97,6 +99,7 @@ def test_find_unprocessed_lists_the_events_pending_too_long(workspace):
     ]
 
 
+@pytest.mark.usefixtures("every_trigger_heard")
 def test_reconcile_alerts_the_operators_about_stuck_events(workspace, settings, caplog):
     # given
     settings.ADMINS = ["ops@example.com"]

@@ -28,6 +28,10 @@ from catalog.types import FieldError, ValidationError
 TAGGED = {"customer_id": 7, "tag": "vip", "action": "added"}
 
 
+# These tests are about the publish path: every trigger counts as listened to.
+pytestmark = pytest.mark.usefixtures("every_trigger_heard")
+
+
 def _record(workspace, **kwargs) -> Event:
     with transaction.atomic():
         return record_event(

@@ -701,6 +701,7 @@ def test_rolled_back_service_call_leaves_neither_change_nor_event(workspace, _ca
     assert snapshot() == before
 
 
+@pytest.mark.usefixtures("every_trigger_heard")
 @pytest.mark.parametrize(("_case", "case"), SERVICE_CASES)
 def test_service_schedules_dispatch_on_commit_only(
     workspace, django_capture_on_commit_callbacks, _case, case
