@@ -119,13 +119,12 @@ def test_an_event_dispatched_six_times_yields_one_execution_per_rule(workspace):
         for _ in range(5):
             publish(event.pk)
         # a marker behind the duplicates on the same queue: once it is done, they are too
+        make_rule(workspace, "marker", "customer_created", [])
         marker = emit(
             workspace,
             "customer_created",
             {"customer_id": customer.pk, "email": customer.email, "source": "x"},
         )
-        make_rule(workspace, "marker", "customer_created", [])
-        publish(marker.pk)
         wait_for(lambda: Execution.objects.filter(event=marker).exists(), 30)
         wait_for(
             lambda: (
