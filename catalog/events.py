@@ -123,22 +123,17 @@ def record_event(
             "transaction as the change the event describes."
         )
     clean_payload = get_trigger(trigger_key).validate_payload(dict(payload), declared)
-    event_id = uuid.uuid4()
-    now = timezone.now()
-    event = Event(
-        id=event_id,
+    event = build_event(
         workspace=workspace,
         trigger_key=trigger_key,
-        payload=clean_payload,
-        occurred_at=occurred_at or now,
-        recorded_at=now,
+        clean_payload=clean_payload,
         source=source,
-        causation_execution_id=causation.execution_id if causation else None,
-        root_event_id=causation.root_event_id if causation else event_id,
-        depth=causation.depth + 1 if causation else 0,
+        occurred_at=occurred_at,
+        causation=causation,
         dedupe_key=dedupe_key,
-        published_at=None if publish_later else now,
+        published=not publish_later,
     )
+    event_id, now = event.id, event.recorded_at
     unheard = (
         not publish_later
         and _has_listeners is not None
@@ -157,6 +152,40 @@ def record_event(
     elif not unheard:
         transaction.on_commit(partial(publish, event_id), robust=True)
     return event
+
+
+def build_event(
+    *,
+    workspace: Workspace,
+    trigger_key: str,
+    clean_payload: dict[str, Any],
+    source: EventSource,
+    occurred_at: datetime | None = None,
+    causation: Causation | None = None,
+    dedupe_key: str | None = None,
+    published: bool = True,
+) -> Event:
+    """Return the unsaved pending event row for an already validated payload.
+
+    ``record_event`` saves it; the webhook fast path (``webhooks.fastpath``) inserts it in its
+    own one-statement write. ``published`` False leaves it for the event publisher.
+    """
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    return Event(
+        id=event_id,
+        workspace=workspace,
+        trigger_key=trigger_key,
+        payload=clean_payload,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        source=source,
+        causation_execution_id=causation.execution_id if causation else None,
+        root_event_id=causation.root_event_id if causation else event_id,
+        depth=causation.depth + 1 if causation else 0,
+        dedupe_key=dedupe_key,
+        published_at=now if published else None,
+    )
 
 
 def notify_publisher() -> None:

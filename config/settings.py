@@ -363,6 +363,9 @@ TYPEWIRE_PUBLISH_BATCH_SIZE = env.int("TYPEWIRE_PUBLISH_BATCH_SIZE", default=500
 # false: each accepted webhook publishes its own dispatch on commit, as internal events do (the
 # slower path, kept for comparison and for brokers without a worker on the ingest queue).
 TYPEWIRE_WEBHOOK_PUBLISH_LATER = env.bool("TYPEWIRE_WEBHOOK_PUBLISH_LATER", default=True)
+# How long a web process keeps an endpoint it has loaded (webhooks.fastpath); 0 loads it for
+# every delivery. A change to an endpoint applies at once either way: each write is guarded.
+TYPEWIRE_ENDPOINT_CACHE_SECONDS = env.float("TYPEWIRE_ENDPOINT_CACHE_SECONDS", default=60.0)
 # A dispatching worker runs this many new executions of quick internal rules per event itself
 # instead of publishing them (automations.engine.dispatch.dispatch_and_run); 0 publishes all.
 TYPEWIRE_INLINE_RUNS = env.int("TYPEWIRE_INLINE_RUNS", default=4)

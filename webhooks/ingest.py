@@ -36,12 +36,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.domain.services import DomainError
-from catalog.events import DuplicateEventError, record_event
+from catalog.events import DuplicateEventError, build_event, record_event
 from catalog.models import Event, EventSource, EventStatus
 from catalog.registry import get_trigger
 from catalog.types import FieldSpec, JSONValue, ValidationError
 from ops import crypto
 from ops.crypto import InvalidToken
+from webhooks import fastpath
+from webhooks.fastpath import EndpointCache, KnownEndpoint
 from webhooks.fields import DeclarationError
 from webhooks.models import (
     TOKEN_PREFIX_LENGTH,
@@ -50,7 +52,7 @@ from webhooks.models import (
     OrderingState,
 )
 from webhooks.presets import Delivery, ProviderPreset, Version, get_preset
-from webhooks.ratelimit import hit
+from webhooks.ratelimit import Decision, hit
 from webhooks.verifiers import SignatureError, SignatureReason, Verified, get_verifier
 from webhooks.verifiers.base import VerifierConfigError
 
@@ -122,6 +124,8 @@ class _Context:
     body_size: int = 0
     provider_event_id: str = ""
     event_type: str = ""
+    # Counted once per request, even when the pipeline runs again on a fresh endpoint.
+    rate_decision: Decision | None = None
 
 
 class _Reject(Exception):
@@ -148,6 +152,13 @@ class _Reject(Exception):
         return Outcome(self.status, body, headers=self.headers)
 
 
+_ENDPOINTS = EndpointCache(seconds=settings.TYPEWIRE_ENDPOINT_CACHE_SECONDS)
+
+
+class _Refresh(Exception):
+    """The cached endpoint cannot take this delivery by itself: load it fresh and start again."""
+
+
 def receive(
     endpoint_token: str,
     raw_body: bytes | BodyReader,
@@ -171,8 +182,9 @@ def receive(
         received_at=timezone.now(),
     )
     now = now or context.received_at
+    body = _Body(raw_body, content_length)
     try:
-        return _pipeline(context, raw_body, content_length, now)
+        return _pipeline(context, body, now)
     except _Reject as reject:
         outcome = reject.outcome()
         _log_rejected(context, outcome, reject.error, reject.detail)
@@ -192,16 +204,50 @@ def receive(
         return outcome
 
 
-def _pipeline(
-    context: _Context, raw_body: bytes | BodyReader, content_length: int | None, now: datetime
-) -> Outcome:
-    endpoint = _find_endpoint(context, now)
-    body = _read_body(context, endpoint, raw_body, content_length)
+def forget_endpoints() -> None:
+    """Empty this process's endpoint cache (tests, and after restoring a database)."""
+    _ENDPOINTS.clear()
+
+
+def _pipeline(context: _Context, body: _Body, now: datetime) -> Outcome:
+    """Run the steps with the cached endpoint when there is one, else (or then) a fresh one.
+
+    The cached endpoint only ever accepts: anything else it would answer (a rejection, a
+    delivery needing the slow path, an endpoint changed since it was cached) is answered by
+    running again on the endpoint loaded fresh, so a cache can never change an answer.
+    """
+    cached = _ENDPOINTS.get(context.token) if context.token else None
+    if cached is not None:
+        try:
+            outcome = _accept(context, cached, body, now, cached=True)
+        except (_Reject, _Refresh):
+            outcome = None
+        if outcome is not None:
+            return outcome
+        _ENDPOINTS.drop(context.token)
+        context.endpoint = None  # what the fresh load finds, if anything, is logged instead
+    known = _load_endpoint(context, now)
+    _ENDPOINTS.put(context.token, known)
+    outcome = _accept(context, known, body, now, cached=False)
+    assert outcome is not None  # a fresh endpoint always answers
+    return outcome
+
+
+def _accept(
+    context: _Context, known: KnownEndpoint, source: _Body, now: datetime, *, cached: bool
+) -> Outcome | None:
+    """Run the steps on ``known``; None when the cached endpoint turned out stale."""
+    endpoint = known.endpoint
+    context.endpoint = endpoint
+    context.provider_event_id = context.event_type = ""
+    if not endpoint.is_enabled:
+        raise _Reject(404, DeliveryError.ENDPOINT_DISABLED, "This endpoint is disabled.")
+    body = source.read(context, endpoint.max_body_bytes)
     _check_content_type(context.headers)
-    _check_ip(endpoint, context.remote_ip)
-    _check_rate(endpoint)
+    _check_ip(known, context.remote_ip)
+    _check_rate(context, endpoint)
     preset = get_preset(endpoint.preset)
-    verified = _verify(endpoint, body, context.headers, now)
+    verified = _verify(known, body, context.headers, now)
     document = _parse_json(body)
     event_id = (
         verified.event_id
@@ -212,12 +258,12 @@ def _pipeline(
     context.provider_event_id = event_id[:255]
     context.event_type = (event_type or "")[:255]
     dedupe_key = _dedupe_key(endpoint, event_id)
-    declared = _declared(endpoint, preset, event_type)
+    declared = {**preset.declared_for(event_type), **known.declared}
     payload: dict[str, JSONValue] = {"endpoint_id": endpoint.pk, "body": document}
     if event_type:
         payload["event_type"] = event_type
     try:
-        get_trigger(endpoint.trigger_key).validate_payload(payload, declared)
+        clean = get_trigger(endpoint.trigger_key).validate_payload(payload, declared)
     except ValidationError as exc:
         raise _Reject(
             422,
@@ -226,6 +272,13 @@ def _pipeline(
             extra={"fields": {path: list(messages) for path, messages in exc.as_dict().items()}},
         ) from exc
     delivery = Delivery(endpoint, context.headers, document, event_type)
+    if known.fingerprint is not None and _is_plain(endpoint, preset, event_type):
+        stored = _store_plain(context, known, clean, dedupe_key, verified, now)
+        if stored is not None or cached:
+            return stored
+        # The endpoint changed between its load and the write: the transaction below decides.
+    elif cached:
+        raise _Refresh
     try:
         return _store(context, delivery, preset, payload, declared, dedupe_key, verified, now)
     except DuplicateEventError as exc:
@@ -237,7 +290,7 @@ def _pipeline(
 # --- the steps ------------------------------------------------------------------------------
 
 
-def _find_endpoint(context: _Context, now: datetime) -> Endpoint:
+def _load_endpoint(context: _Context, now: datetime) -> KnownEndpoint:
     # The token is unique: no ORDER BY (the model's ordering) for at most one row. The captured
     # sample (up to a whole body) is only ever written here, never read.
     endpoint = (
@@ -257,33 +310,62 @@ def _find_endpoint(context: _Context, now: datetime) -> Endpoint:
     if endpoint is None:
         raise _Reject(404, DeliveryError.UNKNOWN_ENDPOINT, "No endpoint has this URL.")
     context.endpoint = endpoint
-    if not endpoint.is_enabled:
-        raise _Reject(404, DeliveryError.ENDPOINT_DISABLED, "This endpoint is disabled.")
-    return endpoint
-
-
-def _read_body(
-    context: _Context,
-    endpoint: Endpoint,
-    raw_body: bytes | BodyReader,
-    content_length: int | None,
-) -> bytes:
-    limit = endpoint.max_body_bytes
-    too_large = _Reject(
-        413, DeliveryError.BODY_TOO_LARGE, f"The body is larger than {limit} bytes."
+    try:
+        verifier = get_verifier(endpoint.scheme, endpoint.scheme_options or None)
+        secrets = tuple(crypto.decrypt(token) for token in endpoint.active_secret_tokens(now))
+    except (VerifierConfigError, InvalidToken) as exc:
+        logger.error("endpoint %s cannot verify deliveries: %r", endpoint.pk, exc)
+        raise _Reject(
+            503,
+            DeliveryError.ENDPOINT_MISCONFIGURED,
+            "The endpoint cannot verify deliveries right now; retry later.",
+            headers={"Retry-After": str(settings.TYPEWIRE_WEBHOOK_RETRY_AFTER_SECONDS)},
+        ) from exc
+    own = _own_declared(endpoint)
+    fingerprint: str | None = getattr(endpoint, "_fingerprint", None)
+    return KnownEndpoint(
+        endpoint=endpoint,
+        fingerprint=fingerprint,
+        secrets=secrets,
+        verifier=verifier,
+        declared=own,
+        networks=tuple(endpoint.networks()),
     )
-    if content_length is not None and content_length > limit:
-        # The declared length is logged as the size; a lie past the column's range must not
-        # lose the delivery row (PositiveIntegerField: at most 2**31 - 1).
-        context.body_size = min(content_length, 2**31 - 1)
-        raise too_large
-    # One byte past the limit is enough to know it is too large; never read more.
-    body = raw_body[: limit + 1] if isinstance(raw_body, bytes) else raw_body(limit + 1)
-    context.raw_body = body[:LOGGED_BODY_BYTES]
-    context.body_size = len(body)
-    if len(body) > limit:
-        raise too_large
-    return body
+
+
+class _Body:
+    """The request body, read once and only as far as an endpoint's size limit asks."""
+
+    def __init__(self, source: bytes | BodyReader, content_length: int | None) -> None:
+        self.source = source
+        self.content_length = content_length
+        self.data = b""
+        self.ended = isinstance(source, bytes)
+        if isinstance(source, bytes):
+            self.data = source
+
+    def read(self, context: _Context, limit: int) -> bytes:
+        """Return the body, or reject it as larger than ``limit`` bytes (413)."""
+        too_large = _Reject(
+            413, DeliveryError.BODY_TOO_LARGE, f"The body is larger than {limit} bytes."
+        )
+        if self.content_length is not None and self.content_length > limit:
+            # The declared length is logged as the size; a lie past the column's range must
+            # not lose the delivery row (PositiveIntegerField: at most 2**31 - 1).
+            context.body_size = min(self.content_length, 2**31 - 1)
+            raise too_large
+        # One byte past the limit is enough to know it is too large; never read more.
+        while not self.ended and len(self.data) <= limit:
+            assert not isinstance(self.source, bytes)
+            chunk = self.source(limit + 1 - len(self.data))
+            self.data += chunk
+            self.ended = not chunk
+        body = self.data[: limit + 1]
+        context.raw_body = body[:LOGGED_BODY_BYTES]
+        context.body_size = len(body)
+        if len(body) > limit:
+            raise too_large
+        return body
 
 
 def _check_content_type(headers: Mapping[str, str]) -> None:
@@ -298,8 +380,8 @@ def _check_content_type(headers: Mapping[str, str]) -> None:
         )
 
 
-def _check_ip(endpoint: Endpoint, remote_ip: str | None) -> None:
-    networks = endpoint.networks()
+def _check_ip(known: KnownEndpoint, remote_ip: str | None) -> None:
+    networks = known.networks
     if not networks:
         return
     address = ipaddress.ip_address(remote_ip) if remote_ip else None
@@ -311,9 +393,12 @@ def _check_ip(endpoint: Endpoint, remote_ip: str | None) -> None:
         )
 
 
-def _check_rate(endpoint: Endpoint) -> None:
+def _check_rate(context: _Context, endpoint: Endpoint) -> None:
     # The token part keeps counters apart when ids are reused (a recreated database).
-    decision = hit(f"{endpoint.pk}:{endpoint.token[:8]}", endpoint.rate_limit_per_minute)
+    decision = context.rate_decision
+    if decision is None:
+        decision = hit(f"{endpoint.pk}:{endpoint.token[:8]}", endpoint.rate_limit_per_minute)
+        context.rate_decision = decision
     if not decision.allowed:
         raise _Reject(
             429,
@@ -324,24 +409,17 @@ def _check_rate(endpoint: Endpoint) -> None:
         )
 
 
-def _verify(endpoint: Endpoint, body: bytes, headers: Mapping[str, str], now: datetime) -> Verified:
+def _verify(
+    known: KnownEndpoint, body: bytes, headers: Mapping[str, str], now: datetime
+) -> Verified:
     try:
-        verifier = get_verifier(endpoint.scheme, endpoint.scheme_options or None)
-        secrets = [crypto.decrypt(token) for token in endpoint.active_secret_tokens(now)]
-    except (VerifierConfigError, InvalidToken) as exc:
-        logger.error("endpoint %s cannot verify deliveries: %r", endpoint.pk, exc)
-        raise _Reject(
-            503,
-            DeliveryError.ENDPOINT_MISCONFIGURED,
-            "The endpoint cannot verify deliveries right now; retry later.",
-            headers={"Retry-After": str(settings.TYPEWIRE_WEBHOOK_RETRY_AFTER_SECONDS)},
-        ) from exc
-    try:
-        verified = verifier.verify(body=body, headers=headers, secrets=secrets, now=now)
+        verified = known.verifier.verify(
+            body=body, headers=headers, secrets=list(known.secrets), now=now
+        )
     except SignatureError as exc:
         raise _Reject(401, exc.reason, exc.detail) from exc
     if verified.timestamp is not None:
-        _check_tolerance(verified.timestamp, now, endpoint.tolerance_seconds)
+        _check_tolerance(verified.timestamp, now, known.endpoint.tolerance_seconds)
     return verified
 
 
@@ -416,12 +494,70 @@ def _dedupe_key(endpoint: Endpoint, event_id: str) -> str:
 def _declared(
     endpoint: Endpoint, preset: ProviderPreset, event_type: str | None
 ) -> dict[str, FieldSpec]:
+    """The fields a delivery of ``event_type`` declares (the backfill's, outside the pipeline)."""
+    return {**preset.declared_for(event_type), **_own_declared(endpoint)}
+
+
+def _own_declared(endpoint: Endpoint) -> dict[str, FieldSpec]:
     try:
-        own = endpoint.declared_specs()
+        return endpoint.declared_specs()
     except DeclarationError:
         logger.error("endpoint %s has invalid declared fields; ignoring them", endpoint.pk)
-        own = {}
-    return {**preset.declared_for(event_type), **own}
+        return {}
+
+
+def _is_plain(endpoint: Endpoint, preset: ProviderPreset, event_type: str | None) -> bool:
+    """Whether a delivery only stores its event: no ordering, no domain change, no capture."""
+    return (
+        settings.TYPEWIRE_WEBHOOK_PUBLISH_LATER
+        and not endpoint.capture_mode
+        and not endpoint.ordering_key
+        and preset.ordering is None
+        and (event_type or "") not in preset.appliers
+    )
+
+
+def _store_plain(
+    context: _Context,
+    known: KnownEndpoint,
+    clean_payload: dict[str, Any],
+    dedupe_key: str,
+    verified: Verified,
+    now: datetime,
+) -> Outcome | None:
+    """Store a plain delivery in one statement; None when the endpoint changed meanwhile."""
+    endpoint = known.endpoint
+    assert known.fingerprint is not None
+    event = build_event(
+        workspace=endpoint.workspace,
+        trigger_key=endpoint.trigger_key,
+        clean_payload=clean_payload,
+        source=EventSource.WEBHOOK,
+        occurred_at=verified.timestamp or now,
+        dedupe_key=dedupe_key,
+        published=False,
+    )
+    outcome = Outcome(202, {"event_id": str(event.id)}, event_id=str(event.id))
+    stored = fastpath.store_accepted(
+        endpoint_id=endpoint.pk,
+        fingerprint=known.fingerprint,
+        now=now,
+        event=event,
+        delivery=_delivery_row(context, outcome, "", "", event=None),
+    )
+    if not stored.current:
+        return None
+    if stored.event_id is not None:
+        return outcome
+    existing = stored.existing_id
+    if existing is None:
+        # A concurrent delivery of the same event committed while the statement ran.
+        existing = (
+            Event.objects.filter(workspace_id=endpoint.workspace_id, dedupe_key=dedupe_key)
+            .values_list("pk", flat=True)
+            .get()
+        )
+    return _duplicate(context, existing)
 
 
 def _version_of(endpoint: Endpoint, preset: ProviderPreset, delivery: Delivery) -> Version | None:

@@ -1,0 +1,255 @@
+"""The accepted-delivery fast path: endpoints kept in memory, one statement to store.
+
+Most deliveries are fresh, plain events (no domain change, no ordering, no capture): for them
+the pipeline needs the endpoint (its secrets decrypted) and one write. Two things make that
+cheap without trusting anything stale:
+
+- ``EndpointCache`` keeps what the pipeline learnt about an endpoint, per web process, for a
+  short time (``TYPEWIRE_ENDPOINT_CACHE_SECONDS``). Each entry carries the endpoint's
+  *fingerprint*: an md5 PostgreSQL computes over every column the pipeline reads and the ids of
+  the secrets active at the delivery's time (``fingerprint_sql``).
+- ``store_accepted`` writes the event, its delivery row and the ``NOTIFY`` that wakes the event
+  publisher in **one statement** (atomic by itself: no BEGIN/COMMIT round trips), guarded by
+  that fingerprint: when the endpoint changed since it was cached (disabled, a field changed, a
+  secret rotated or expired, deleted) nothing is written and the caller starts again from a
+  fresh load. The statement also tells a duplicate (the insert met the dedupe key) apart.
+
+So an accepted delivery costs one round trip to PostgreSQL, and a change to an endpoint takes
+effect at the next delivery in every process, cache or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import psycopg
+from django.db import InterfaceError, OperationalError, connection, models
+
+from catalog.events import NOTIFY_CHANNEL
+from catalog.models import Event
+from catalog.types import FieldSpec
+from webhooks.models import Endpoint, InboundDelivery, fingerprint_sql
+from webhooks.verifiers.base import Verifier
+
+logger = logging.getLogger(__name__)
+
+# A statement is prepared only when its cursor asks (``prepare=True``), never by count.
+PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEndpoint:
+    """An endpoint as the pipeline uses it: the row, its secrets in clear, what they imply."""
+
+    endpoint: Endpoint
+    fingerprint: str | None
+    secrets: tuple[str, ...]
+    verifier: Verifier
+    declared: dict[str, FieldSpec]
+    networks: tuple[Any, ...]
+
+
+class EndpointCache:
+    """A small per-process map of endpoint token to ``KnownEndpoint``, entries expiring.
+
+    Thread-safe (gunicorn threads share it). Only endpoints with a fingerprint are kept: the
+    fingerprint is what makes a stale entry harmless. ``seconds`` 0 keeps nothing.
+    """
+
+    def __init__(self, *, seconds: float, size: int = 1024) -> None:
+        """Keep at most ``size`` endpoints, each for ``seconds``."""
+        self.seconds = seconds
+        self.size = size
+        self._entries: OrderedDict[str, tuple[float, KnownEndpoint]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> KnownEndpoint | None:
+        """Return the endpoint cached for ``token``, or None (absent or expired)."""
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is None:
+                return None
+            if time.monotonic() - entry[0] > self.seconds:
+                del self._entries[token]
+                return None
+            self._entries.move_to_end(token)
+            return entry[1]
+
+    def put(self, token: str, known: KnownEndpoint) -> None:
+        """Keep ``known`` for ``token`` (nothing when it has no fingerprint or caching is off)."""
+        if self.seconds <= 0 or known.fingerprint is None:
+            return
+        with self._lock:
+            self._entries[token] = (time.monotonic(), known)
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def drop(self, token: str) -> None:
+        """Forget ``token``."""
+        with self._lock:
+            self._entries.pop(token, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._entries.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What ``store_accepted`` did.
+
+    ``current`` is False when the endpoint's fingerprint no longer matched (nothing written);
+    else ``event_id`` is the new event, or None for a duplicate, whose stored event is
+    ``existing_id`` when the statement could see it (None when a concurrent delivery of the
+    same event committed during the statement: look it up).
+    """
+
+    current: bool
+    event_id: uuid.UUID | None = None
+    existing_id: uuid.UUID | None = None
+
+
+def store_accepted(
+    *,
+    endpoint_id: int,
+    fingerprint: str,
+    now: datetime,
+    event: Event,
+    delivery: InboundDelivery,
+) -> Stored:
+    """Insert ``event``, then ``delivery`` pointing at it, and NOTIFY, in one statement.
+
+    Writes nothing when the endpoint's fingerprint at ``now`` is not ``fingerprint`` or the
+    event's dedupe key is taken. PostgreSQL only.
+    """
+    event_fields, delivery_fields = _insert_fields(Event), _delivery_fields()
+    params: list[Any] = [endpoint_id, now, fingerprint]
+    params += _values(event, event_fields)
+    params += _values(delivery, delivery_fields)
+    params += [event.workspace_id, event.dedupe_key]
+    try:
+        row = _execute(_statement(), params)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        # A persistent connection the database dropped (a restart, an idle timeout): this path
+        # skips the per-request health check, so it reconnects here and sends the statement
+        # once more. Safe to repeat: had the first one committed, this one finds the duplicate.
+        logger.info("database connection lost; storing the delivery on a new one")
+        connection.close()
+        row = _execute(_statement(), params)
+    current, event_id, existing_id, _ = row
+    return Stored(current=current, event_id=event_id, existing_id=existing_id)
+
+
+class _PreparedCursor(psycopg.Cursor[Any]):
+    """A cursor whose statements PostgreSQL parses and plans once per connection."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        kwargs["prepare"] = True
+        return super().execute(query, params, **kwargs)
+
+
+def _execute(sql: str, params: Sequence[Any]) -> tuple[Any, ...]:
+    # Django's cursors bind on the client and prepare nothing (for connection poolers); this
+    # one statement runs for nearly every delivery, so it is bound and prepared server-side.
+    # Through Django's cursor wrapper, so it is counted and logged like any query.
+    connection.ensure_connection()
+    driver = connection.connection
+    if driver.prepare_threshold is None:
+        # Django switches preparing off (None) for poolers; its own client-side cursors never
+        # prepare anyway, and no other statement reaches the threshold set here.
+        driver.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    raw = _PreparedCursor(driver)
+    # (django-stubs type these as taking a wrapper; they take the driver's cursor.)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    wrapped = wrap(raw)  # type: ignore[arg-type]
+    with wrapped as cursor:
+        cursor.execute(sql, params)
+        row: tuple[Any, ...] = cursor.fetchone()
+    log: Any = connection.queries_log if connection.queries_logged else None
+    if log and log[-1]["sql"] is None:
+        # Django cannot show a prepared statement's text; log the statement itself.
+        log[-1]["sql"] = sql
+    return row
+
+
+@cache
+def _statement() -> str:
+    event_fields, delivery_fields = _insert_fields(Event), _delivery_fields()
+    event_table = Event._meta.db_table
+    delivery_table = InboundDelivery._meta.db_table
+    event_id_column = InboundDelivery._meta.get_field("event").column
+    return (
+        "WITH guard AS ("
+        f" SELECT 1 FROM {Endpoint._meta.db_table} e"
+        f" WHERE e.id = %s AND {fingerprint_sql('e')} = %s"
+        "), ev AS ("
+        f" INSERT INTO {event_table} ({_column_list(event_fields)})"
+        f" SELECT {_placeholders(event_fields)} FROM guard"
+        " ON CONFLICT DO NOTHING RETURNING id"
+        "), dl AS ("
+        f" INSERT INTO {delivery_table} ({_column_list(delivery_fields)}, {event_id_column})"
+        f" SELECT {_placeholders(delivery_fields)}, ev.id FROM ev"
+        ")"
+        " SELECT EXISTS (SELECT 1 FROM guard), (SELECT id FROM ev),"
+        f" (SELECT id FROM {event_table} WHERE workspace_id = %s AND dedupe_key = %s),"
+        # The event publisher wakes once the statement commits; nothing when nothing was stored.
+        f" (SELECT pg_notify('{NOTIFY_CHANNEL}', '')::text FROM ev)"
+    )
+
+
+@cache
+def _insert_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
+    return tuple(
+        field
+        for field in model._meta.concrete_fields
+        if not field.generated and not isinstance(field, models.AutoField)
+    )
+
+
+@cache
+def _delivery_fields() -> tuple[models.Field[Any, Any], ...]:
+    return tuple(field for field in _insert_fields(InboundDelivery) if field.name != "event")
+
+
+@cache
+def _prepared_by_django(field: models.Field[Any, Any]) -> bool:
+    # The driver takes the others' Python values as they are (str, int, bool, None, UUID,
+    # aware datetime); JSON needs Django's adapter, auto_now fields their pre_save.
+    return isinstance(field, models.JSONField) or bool(
+        getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    )
+
+
+def _values(instance: models.Model, fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
+    return [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        if _prepared_by_django(field)
+        else getattr(instance, field.attname)
+        for field in fields
+    ]
+
+
+def _column_list(fields: Sequence[models.Field[Any, Any]]) -> str:
+    return ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+
+
+def _placeholders(fields: Sequence[models.Field[Any, Any]]) -> str:
+    # INSERT ... SELECT types its values as text unless told: cast each to its column's type
+    # (without a length, so an over-long value fails instead of being cut).
+    return ", ".join(
+        f"%s::{re.sub(r'\(\d+\)', '', field.db_type(connection) or 'text')}" for field in fields
+    )
