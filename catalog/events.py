@@ -9,6 +9,8 @@ re-dispatches every event still ``pending`` (SPEC 8.1).
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from celery import current_app
-from django.db import router, transaction
+from django.db import connection, router, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -114,8 +116,8 @@ def record_event(
     poll declares to the payload of an external trigger (webhook_received, poll_new_item).
 
     ``publish_later`` (the webhook fast path): no broker round trip here. The event is stored
-    unpublished and the event publisher, woken by a ``NOTIFY`` sent in this transaction,
-    publishes it with others in one batch (``catalog.publisher``).
+    unpublished and the event publisher, woken once this transaction commits
+    (``notify_publisher``), publishes it with others in one batch (``catalog.publisher``).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(
@@ -165,39 +167,140 @@ def build_event(
     dedupe_key: str | None = None,
     published: bool = True,
 ) -> Event:
-    """Return the unsaved pending event row for an already validated payload.
-
-    ``record_event`` saves it; the webhook fast path (``webhooks.fastpath``) inserts it in its
-    own one-statement write. ``published`` False leaves it for the event publisher.
-    """
-    event_id = uuid.uuid4()
-    now = timezone.now()
+    """Return the unsaved pending event row for an already validated payload."""
     return Event(
-        id=event_id,
-        workspace=workspace,
-        trigger_key=trigger_key,
-        payload=clean_payload,
-        occurred_at=occurred_at or now,
-        recorded_at=now,
-        source=source,
-        causation_execution_id=causation.execution_id if causation else None,
-        root_event_id=causation.root_event_id if causation else event_id,
-        depth=causation.depth + 1 if causation else 0,
-        dedupe_key=dedupe_key,
-        published_at=now if published else None,
+        **event_row(
+            workspace_id=workspace.pk,
+            trigger_key=trigger_key,
+            clean_payload=clean_payload,
+            source=source,
+            occurred_at=occurred_at,
+            causation=causation,
+            dedupe_key=dedupe_key,
+            published=published,
+        )
     )
 
 
-def notify_publisher() -> None:
-    """Wake the event publisher once the current transaction commits (PostgreSQL ``NOTIFY``).
+def event_row(
+    *,
+    workspace_id: int,
+    trigger_key: str,
+    clean_payload: dict[str, Any],
+    source: EventSource,
+    occurred_at: datetime | None = None,
+    causation: Causation | None = None,
+    dedupe_key: str | None = None,
+    published: bool = True,
+) -> dict[str, Any]:
+    """Return the column values (by attribute name) of a new pending event; others default.
 
-    A notification is delivered at commit and dropped on rollback; repeated ones in one
-    transaction fold into one. Other databases have no ``NOTIFY``: the publisher polls.
+    ``record_event`` saves it as an ``Event``; the webhook fast path (``webhooks.fastpath``)
+    inserts the values in its own one-statement write, without building a model instance.
+    ``published`` False leaves the event for the event publisher.
     """
-    connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    return {
+        "id": event_id,
+        "workspace_id": workspace_id,
+        "trigger_key": trigger_key,
+        "payload": clean_payload,
+        "occurred_at": occurred_at or now,
+        "recorded_at": now,
+        "source": source,
+        "causation_execution_id": causation.execution_id if causation else None,
+        "root_event_id": causation.root_event_id if causation else event_id,
+        "depth": causation.depth + 1 if causation else 0,
+        "dedupe_key": dedupe_key,
+        "published_at": now if published else None,
+    }
+
+
+def notify_publisher() -> None:
+    """Wake the event publisher soon after the current transaction commits.
+
+    Not a ``NOTIFY`` in the transaction: PostgreSQL serialises the commits of transactions that
+    notify (one lock for the whole database, held through the commit's WAL flush), which capped
+    webhook ingestion at one commit per disk flush. ``PublisherWaker`` sends the notification
+    from its own connection once the transaction is visible; nothing happens on rollback.
+    """
+    transaction.on_commit(WAKER.poke)
+
+
+class PublisherWaker:
+    """Sends ``NOTIFY`` on the publisher's channel from a thread, at most once per interval.
+
+    ``poke`` returns at once; a thread of this process (started on first use, so a forked web
+    worker gets its own) notifies after every poke, folding the pokes of ``interval`` seconds
+    into one notification: a burst of deliveries wakes the publisher tens of times a second,
+    not thousands. A notification lost to a database error is logged; the publisher's poll
+    (``TYPEWIRE_PUBLISH_POLL_SECONDS``) and the sweeper still find the events. Other databases
+    than PostgreSQL have no ``NOTIFY``: there the publisher polls and pokes do nothing.
+    """
+
+    def __init__(self, interval: float = 0.05, idle_close: float = 2.0) -> None:
+        """Notify at most every ``interval`` s; drop the connection after ``idle_close`` s idle."""
+        self.interval = interval
+        self.idle_close = idle_close
+        self.notified = 0
+        self._poked = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def poke(self) -> None:
+        """Ask for a notification after now."""
+        if connection.vendor != "postgresql":
+            return
+        if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                    self._stop.clear()
+                    self._thread = threading.Thread(
+                        target=self._run, name="typewire-publisher-waker", daemon=True
+                    )
+                    self._thread.start()
+                    self._pid = os.getpid()
+        self._poked.set()
+
+    def stop(self) -> None:
+        """Stop the thread (it closes its connection); the next poke starts a new one."""
+        thread = self._thread
+        self._stop.set()
+        self._poked.set()
+        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if not self._poked.wait(self.idle_close):
+                    connection.close()  # idle: hold no connection
+                    continue
+                if self._stop.is_set():
+                    break
+                # Cleared before sending: a poke from now on gets a notification of its own.
+                self._poked.clear()
+                self._notify()
+                self._stop.wait(self.interval)
+        finally:
+            connection.close()
+
+    def _notify(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            self.notified += 1
+        except Exception:
+            # A database restart or a closed test database: the poll and the sweeper remain.
+            logger.warning("could not wake the event publisher", exc_info=True)
+            connection.close()
+
+
+# Wake-ups folded per 50 ms: a burst costs the database 20 notifications a second per process.
+WAKER = PublisherWaker(interval=0.05)
 
 
 def _insert_unless_duplicate(event: Event) -> bool:

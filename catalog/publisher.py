@@ -1,9 +1,9 @@
 """The event publisher: hands stored, unpublished events to the broker in batches.
 
-The webhook fast path stores an event with ``published_at`` empty and sends a PostgreSQL
-``NOTIFY`` in the same transaction (``record_event(publish_later=True)``), so a request never
-waits on the broker. The publisher wakes on that notification (or after a short poll), then,
-in one transaction:
+The webhook fast path stores an event with ``published_at`` empty, so a request never waits on
+the broker, and once it commits a thread of the web process sends a PostgreSQL ``NOTIFY``
+(``catalog.events.notify_publisher``, folding a burst's wake-ups into a few). The publisher
+wakes on that notification (or after a short poll), then, in one transaction:
 
 1. claims up to a batch of unpublished events, oldest first (``FOR UPDATE SKIP LOCKED``: two
    publishers never claim the same rows, and neither waits for the other);

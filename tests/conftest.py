@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Plan, Role, Workspace
-from catalog.events import set_listener_check
+from catalog.events import WAKER, set_listener_check
 
 
 def _member(workspace: Workspace, username: str, role: str) -> User:
@@ -75,3 +75,10 @@ def every_trigger_heard() -> Iterator[None]:
     previous = set_listener_check(lambda _workspace_id, _trigger_key: True)
     yield
     set_listener_check(previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _publisher_waker_stopped(django_db_setup: None) -> Iterator[None]:
+    """Stop the publisher waker's thread (and its connection) before the test database goes."""
+    yield
+    WAKER.stop()

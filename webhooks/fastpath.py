@@ -8,8 +8,9 @@ cheap without trusting anything stale:
   short time (``TYPEWIRE_ENDPOINT_CACHE_SECONDS``). Each entry carries the endpoint's
   *fingerprint*: an md5 PostgreSQL computes over every column the pipeline reads and the ids of
   the secrets active at the delivery's time (``fingerprint_sql``).
-- ``store_accepted`` writes the event, its delivery row and the ``NOTIFY`` that wakes the event
-  publisher in **one statement** (atomic by itself: no BEGIN/COMMIT round trips), guarded by
+- ``store_accepted`` writes the event and its delivery row in **one statement** (atomic by
+  itself: no BEGIN/COMMIT round trips), then wakes the event publisher (``notify_publisher``:
+  from a thread, folded with other deliveries' wake-ups), guarded by
   that fingerprint: when the endpoint changed since it was cached (disabled, a field changed, a
   secret rotated or expired, deleted) nothing is written and the caller starts again from a
   fresh load. The statement also tells a duplicate (the insert met the dedupe key) apart.
@@ -26,16 +27,17 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 import psycopg
+from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connection, models
 
-from catalog.events import NOTIFY_CHANNEL
+from catalog.events import notify_publisher
 from catalog.models import Event
 from catalog.types import FieldSpec
 from webhooks.models import Endpoint, InboundDelivery, fingerprint_sql
@@ -126,10 +128,10 @@ def store_accepted(
     endpoint_id: int,
     fingerprint: str,
     now: datetime,
-    event: Event,
-    delivery: InboundDelivery,
+    event: Mapping[str, Any],
+    delivery: Mapping[str, Any],
 ) -> Stored:
-    """Insert ``event``, then ``delivery`` pointing at it, and NOTIFY, in one statement.
+    """Insert ``event``, then ``delivery`` pointing at it, in one statement; wake the publisher.
 
     Writes nothing when the endpoint's fingerprint at ``now`` is not ``fingerprint`` or the
     event's dedupe key is taken. PostgreSQL only.
@@ -138,7 +140,7 @@ def store_accepted(
     params: list[Any] = [endpoint_id, now, fingerprint]
     params += _values(event, event_fields)
     params += _values(delivery, delivery_fields)
-    params += [event.workspace_id, event.dedupe_key]
+    params += [event["workspace_id"], event["dedupe_key"]]
     try:
         row = _execute(_statement(), params)
     except (OperationalError, InterfaceError):
@@ -150,7 +152,9 @@ def store_accepted(
         logger.info("database connection lost; storing the delivery on a new one")
         connection.close()
         row = _execute(_statement(), params)
-    current, event_id, existing_id, _ = row
+    current, event_id, existing_id = row
+    if event_id is not None:
+        notify_publisher()  # at once, or when the caller's transaction commits
     return Stored(current=current, event_id=event_id, existing_id=existing_id)
 
 
@@ -192,6 +196,10 @@ def _statement() -> str:
     event_table = Event._meta.db_table
     delivery_table = InboundDelivery._meta.db_table
     event_id_column = InboundDelivery._meta.get_field("event").column
+    for field in (*event_fields, *delivery_fields):
+        # Values are taken as given (``_values``): a column Django fills on save has no place.
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            raise ImproperlyConfigured(f"{field} is filled on save; give it a default instead")
     return (
         "WITH guard AS ("
         f" SELECT 1 FROM {Endpoint._meta.db_table} e"
@@ -205,9 +213,7 @@ def _statement() -> str:
         f" SELECT {_placeholders(delivery_fields)}, ev.id FROM ev"
         ")"
         " SELECT EXISTS (SELECT 1 FROM guard), (SELECT id FROM ev),"
-        f" (SELECT id FROM {event_table} WHERE workspace_id = %s AND dedupe_key = %s),"
-        # The event publisher wakes once the statement commits; nothing when nothing was stored.
-        f" (SELECT pg_notify('{NOTIFY_CHANNEL}', '')::text FROM ev)"
+        f" (SELECT id FROM {event_table} WHERE workspace_id = %s AND dedupe_key = %s)"
     )
 
 
@@ -225,22 +231,16 @@ def _delivery_fields() -> tuple[models.Field[Any, Any], ...]:
     return tuple(field for field in _insert_fields(InboundDelivery) if field.name != "event")
 
 
-@cache
-def _prepared_by_django(field: models.Field[Any, Any]) -> bool:
-    # The driver takes the others' Python values as they are (str, int, bool, None, UUID,
-    # aware datetime); JSON needs Django's adapter, auto_now fields their pre_save.
-    return isinstance(field, models.JSONField) or bool(
-        getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-    )
-
-
-def _values(instance: models.Model, fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
-    return [
-        field.get_db_prep_save(field.pre_save(instance, True), connection)
-        if _prepared_by_django(field)
-        else getattr(instance, field.attname)
-        for field in fields
-    ]
+def _values(row: Mapping[str, Any], fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
+    """Return the parameters of ``row`` (values by attribute name; absent ones default)."""
+    values = []
+    for field in fields:
+        value = row[field.attname] if field.attname in row else field.get_default()
+        if isinstance(field, models.JSONField):
+            value = connection.ops.adapt_json_value(value, field.encoder)
+        # The driver takes the others as they are (str, int, bool, None, UUID, aware datetime).
+        values.append(value)
+    return values
 
 
 def _column_list(fields: Sequence[models.Field[Any, Any]]) -> str:

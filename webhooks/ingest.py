@@ -8,8 +8,10 @@ the delivery row (202), or, when the insert meets the same event id (its ON CONF
 duplicate (200) that changes nothing. An event older than the newest applied
 one for its entity is stored as ``stale`` and changes nothing. The request never talks to the
 broker: the event is stored unpublished and the event publisher (``catalog.publisher``, woken
-by a NOTIFY sent in the same transaction) publishes it in a batch; a broker outage leaves it
-unpublished and pending, for the publisher's next round or the sweeper.
+once the event is committed) publishes it in a batch; a broker outage leaves it unpublished
+and pending, for the publisher's next round or the sweeper. A plain delivery (no domain change,
+no ordering, no capture) is stored by one statement on an endpoint this process has cached
+(``webhooks.fastpath``); the rest in one transaction.
 
 Every answer writes one ``InboundDelivery``: in the event's transaction when accepted, in its
 own transaction otherwise, and best-effort when the database itself is failing (503).
@@ -36,7 +38,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.domain.services import DomainError
-from catalog.events import DuplicateEventError, build_event, record_event
+from catalog.events import DuplicateEventError, event_row, record_event
 from catalog.models import Event, EventSource, EventStatus
 from catalog.registry import get_trigger
 from catalog.types import FieldSpec, JSONValue, ValidationError
@@ -528,8 +530,8 @@ def _store_plain(
     """Store a plain delivery in one statement; None when the endpoint changed meanwhile."""
     endpoint = known.endpoint
     assert known.fingerprint is not None
-    event = build_event(
-        workspace=endpoint.workspace,
+    event = event_row(
+        workspace_id=endpoint.workspace_id,
         trigger_key=endpoint.trigger_key,
         clean_payload=clean_payload,
         source=EventSource.WEBHOOK,
@@ -537,13 +539,14 @@ def _store_plain(
         dedupe_key=dedupe_key,
         published=False,
     )
-    outcome = Outcome(202, {"event_id": str(event.id)}, event_id=str(event.id))
+    event_id = str(event["id"])
+    outcome = Outcome(202, {"event_id": event_id}, event_id=event_id)
     stored = fastpath.store_accepted(
         endpoint_id=endpoint.pk,
         fingerprint=known.fingerprint,
         now=now,
         event=event,
-        delivery=_delivery_row(context, outcome, "", "", event=None),
+        delivery=_delivery_values(context, outcome, "", ""),
     )
     if not stored.current:
         return None
@@ -677,26 +680,38 @@ def _delivery_row(
     event: Event | None = None,
     event_id: Any = None,
 ) -> InboundDelivery:
+    return InboundDelivery(**_delivery_values(context, outcome, error, detail, event, event_id))
+
+
+def _delivery_values(
+    context: _Context,
+    outcome: Outcome,
+    error: str,
+    detail: str,
+    event: Event | None = None,
+    event_id: Any = None,
+) -> dict[str, Any]:
+    """The delivery row's column values by attribute name (the fast path inserts them as is)."""
     endpoint = context.endpoint
-    return InboundDelivery(
-        endpoint=endpoint,
-        workspace_id=endpoint.workspace_id if endpoint else None,
-        token_prefix="" if endpoint else _prefix(context),
-        received_at=context.received_at,
-        remote_ip=context.remote_ip,
-        status_code=outcome.status,
-        error=str(error),
-        detail=detail,
-        event_id=event.pk if event is not None else event_id,
-        is_duplicate=outcome.duplicate,
-        latency_ms=int((time.perf_counter() - context.started) * 1000),
-        headers=dict(_redacted(context.headers, endpoint)),
-        body=_text(context.raw_body),
-        body_size=context.body_size,
-        is_body_truncated=context.body_size > len(context.raw_body),
-        provider_event_id=_text(context.provider_event_id.encode())[:255],
-        event_type=_text(context.event_type.encode())[:255],
-    )
+    return {
+        "endpoint_id": endpoint.pk if endpoint else None,
+        "workspace_id": endpoint.workspace_id if endpoint else None,
+        "token_prefix": "" if endpoint else _prefix(context),
+        "received_at": context.received_at,
+        "remote_ip": context.remote_ip,
+        "status_code": outcome.status,
+        "error": str(error),
+        "detail": detail,
+        "event_id": event.pk if event is not None else event_id,
+        "is_duplicate": outcome.duplicate,
+        "latency_ms": int((time.perf_counter() - context.started) * 1000),
+        "headers": dict(_redacted(context.headers, endpoint)),
+        "body": _text(context.raw_body),
+        "body_size": context.body_size,
+        "is_body_truncated": context.body_size > len(context.raw_body),
+        "provider_event_id": _text(context.provider_event_id.encode())[:255],
+        "event_type": _text(context.event_type.encode())[:255],
+    }
 
 
 def _log_rejected(context: _Context, outcome: Outcome, error: str, detail: str) -> None:
