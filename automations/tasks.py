@@ -64,6 +64,26 @@ def run_execution(self: Task[Any, Any], execution_id: int) -> None:
 
 
 @shared_task(
+    name="automations.run_executions",
+    queue=settings.QUEUE_RULES,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+)
+def run_executions(self: Task[Any, Any], execution_ids: list[int]) -> None:
+    """Run a batch of executions (one message from a dispatch), one after the other.
+
+    One that fails does not hold up the others: it stays pending, or its lease expires, and
+    the execution sweeper enqueues it again. A redelivered batch skips the finished ones.
+    """
+    for execution_id in execution_ids:
+        try:
+            run.run_execution(execution_id)
+        except Exception:
+            logger.exception("execution %s failed to run; the sweeper will retry it", execution_id)
+
+
+@shared_task(
     name="automations.send_alert",
     queue=settings.QUEUE_OUTBOUND,
     bind=True,

@@ -369,6 +369,8 @@ TYPEWIRE_ENDPOINT_CACHE_SECONDS = env.float("TYPEWIRE_ENDPOINT_CACHE_SECONDS", d
 # A dispatching worker runs this many new executions of quick internal rules per event itself
 # instead of publishing them (automations.engine.dispatch.dispatch_and_run); 0 publishes all.
 TYPEWIRE_INLINE_RUNS = env.int("TYPEWIRE_INLINE_RUNS", default=4)
+# The executions a dispatch enqueues go this many per message (automations.run_executions).
+TYPEWIRE_RUN_BATCH = env.int("TYPEWIRE_RUN_BATCH", default=20)
 # TEST ONLY: deliberately broken builds for the fault-injection harness (tests/reliability), which
 # must be able to fail. "no-sweeper" turns both sweepers into no-ops. Empty (the default) in any
 # real deployment; nothing else reads it.

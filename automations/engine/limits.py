@@ -36,7 +36,7 @@ from django.utils import timezone
 from accounts.audit import record_change
 from accounts.models import AuditObject
 from automations.engine.alerts import send_pause_alerts
-from automations.engine.queue import enqueue_run
+from automations.engine.queue import enqueue_runs
 from automations.models import Execution, ExecutionStatus, Rule
 
 logger = logging.getLogger(__name__)
@@ -240,8 +240,7 @@ def release_held(rule_id: int, *, now: dt.datetime | None = None, limit: int = 5
         Execution.objects.filter(pk__in=ids, status=ExecutionStatus.HELD).update(
             status=ExecutionStatus.PENDING, admitted_at=moment
         )
-        for execution_id in ids:
-            enqueue_run(execution_id)
+        enqueue_runs(ids)
     return ids
 
 

@@ -114,6 +114,12 @@ def compiled_rule(rule: Rule, version: int | None = None) -> CompiledRule:
     return compiled
 
 
+def is_compiled(rule_id: int, version: int) -> bool:
+    """Whether ``version`` of the rule is in this process's compiled-rule cache."""
+    with _lock:
+        return (rule_id, version) in _cache
+
+
 def compiled_for(execution: Execution) -> CompiledRule:
     """Return the rule version an execution was created with, compiled."""
     return compiled_rule(execution.rule, execution.rule_version)

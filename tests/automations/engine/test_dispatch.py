@@ -65,9 +65,9 @@ def test_executions_are_enqueued_only_after_commit(workspace, django_capture_on_
     event = _tagged(workspace, customer)
     # when
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        dispatch_event(event.pk)
-    # then
-    assert len(callbacks) == 2
+        result = dispatch_event(event.pk)
+    # then one publish of both, in one batch message, waits for the commit
+    assert [callback.args for callback in callbacks] == [([sorted(result.execution_ids)],)]
     assert Execution.objects.count() == 2
 
 

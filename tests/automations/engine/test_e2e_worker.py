@@ -242,3 +242,29 @@ def test_after_the_last_retry_the_execution_is_dead_and_the_alert_reaches_its_we
     assert body["type"] == "typewire.execution.failed"
     assert body["rule"] == {"id": execution.rule_id, "name": "Doomed"}
     assert not customer.tags.exists()
+
+
+def test_the_executions_of_a_wide_event_go_in_batches_and_all_run(workspace):
+    # given seven rules on a signup, a worker that runs nothing inline and batches by three
+    customer = CustomerFactory.create(workspace=workspace)
+    names = [f"r{n}" for n in range(7)]
+    for name in names:
+        make_rule(
+            workspace, name, "customer_created", [step("t", "tag", customer_id=CUSTOMER, tag=name)]
+        )
+    env = {**WORKER_ENV, "TYPEWIRE_INLINE_RUNS": "0", "TYPEWIRE_RUN_BATCH": "3"}
+    with celery_worker(name=f"engine-batches-{os.getpid()}", extra_env=env):
+        # when
+        event = emit(
+            workspace,
+            "customer_created",
+            {"customer_id": customer.pk, "email": customer.email, "source": "x"},
+        )
+        # then every execution runs, from three run_executions messages
+        wait_for(
+            lambda: (
+                Execution.objects.filter(event=event, status=ExecutionStatus.SUCCEEDED).count() == 7
+            ),
+            30,
+        )
+    assert sorted(customer.tags.values_list("tag", flat=True)) == names
