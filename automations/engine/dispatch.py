@@ -7,9 +7,10 @@ nothing twice. An execution of a paused rule, or of a rule over its rate cap, is
 and not enqueued (see ``automations.engine.limits``).
 
 Fast path (``dispatch_and_run``, what the dispatch task calls): the first few new executions of
-rules made only of quick internal actions are not published at all; the dispatching worker runs
-them right after the commit (one broker round trip and one task less per event). If that worker
-dies first, they are still pending in the database and the execution sweeper enqueues them.
+rules made only of quick internal actions are not published at all: they are inserted already
+claimed by the dispatching worker (running, with a lease), which runs them right after the
+commit (no broker round trip, no task and no claim per execution). If that worker dies first,
+the execution sweeper takes them up once their lease expires.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from automations.engine.limits import admit
 from automations.engine.queue import enqueue_runs
-from automations.engine.run import run_execution
+from automations.engine.run import lease_duration, run_execution
 from automations.engine.scope import RuleBroken, compiled_rule, is_compiled
 from automations.matching import config_mismatch
 from automations.models import Execution, ExecutionStatus, Rule
@@ -92,14 +93,16 @@ def dispatch_event(
     skipped) or does not exist is left alone: nothing is created or enqueued. Each new
     execution records the rule's version and is enqueued after the commit, unless its rule is
     paused or over its rate cap (``now`` says which minute): then it is created held. Up to
-    ``inline`` new executions whose rule is ``inline_safe`` are not enqueued but returned in
-    ``DispatchResult.inline`` for the caller to run once the transaction has committed.
+    ``inline`` new executions whose rule is ``inline_safe`` are not enqueued but inserted
+    claimed (running, leased to this worker) and returned in ``DispatchResult.inline``: the
+    caller runs them once the transaction has committed.
     """
     moment = now or timezone.now()
     with transaction.atomic():
         # The row lock serialises two dispatchers of one event; the loser finds it dispatched.
         event = (
-            Event.objects.select_for_update()
+            Event.objects.select_for_update(of=("self",))
+            .select_related("workspace")
             .filter(pk=event_id, status=EventStatus.PENDING)
             .first()
         )
@@ -145,13 +148,14 @@ def dispatch_event(
                 )
                 for rule in matching
             ]
+            _claim_inline(executions, inline)
             for execution in _insert_new(executions):
                 if execution.status == ExecutionStatus.HELD:
                     held_ids.append(execution.pk)
                     continue
                 execution_ids.append(execution.pk)
-                if len(ready) < inline and compiled_rule(execution.rule).inline_safe:
-                    execution.workspace = execution.rule.workspace
+                if execution.status == ExecutionStatus.RUNNING:
+                    execution.workspace = event.workspace
                     ready.append(execution)
         detail = f"{len(matching)} of {len(rules)} enabled rule(s) matched"
         if held_ids:
@@ -160,6 +164,30 @@ def dispatch_event(
         kept = {execution.pk for execution in ready}
         enqueue_runs([pk for pk in execution_ids if pk not in kept])
     return DispatchResult(str(event.pk), True, execution_ids, skipped, held_ids, ready)
+
+
+def _claim_inline(executions: list[Execution], inline: int) -> None:
+    """Insert up to ``inline`` admitted executions of quick internal rules already claimed.
+
+    They are created running, leased to this worker (which runs them once the dispatch
+    commits), so no claim is written for them. A worker that dies first leaves them to the
+    execution sweeper once the lease expires, like any claimed execution.
+    """
+    if inline <= 0:
+        return
+    now = timezone.now()
+    lease = now + lease_duration()
+    for execution in executions:
+        if execution.status != ExecutionStatus.PENDING:
+            continue
+        if not compiled_rule(execution.rule).inline_safe:
+            continue
+        execution.status = ExecutionStatus.RUNNING
+        execution.lease_until = lease
+        execution.started_at = now
+        inline -= 1
+        if inline == 0:
+            return
 
 
 def _with_definitions(rules: list[Rule], workspace: Workspace) -> list[Rule]:
@@ -254,14 +282,15 @@ def dispatch_and_run(event_id: uuid.UUID | str) -> DispatchResult:
 
     At most ``TYPEWIRE_INLINE_RUNS`` per event (default 4; 0 publishes every execution); the
     rest, and every rule with an HTTP, mail or chained-rule step, go through the rules queue.
-    An inline run is an ordinary :func:`~automations.engine.run.run_execution`: it claims the
-    execution with a lease first, so a duplicate (the sweeper, a redelivery) does nothing.
+    An inline run is an ordinary :func:`~automations.engine.run.run_execution` of an execution
+    dispatch inserted claimed: while its lease holds, a duplicate (the sweeper, a redelivery)
+    cannot claim it and does nothing.
     """
     result = dispatch_event(event_id, inline=int(getattr(settings, "TYPEWIRE_INLINE_RUNS", 4)))
     for execution in result.inline:
         try:
             run_execution(execution.pk, prepared=execution)
         except Exception:
-            # It stays pending (or its lease expires): the execution sweeper enqueues it again.
+            # Its lease expires and the execution sweeper enqueues it again.
             logger.exception("execution %s failed to run inline", execution.pk)
     return result

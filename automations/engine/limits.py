@@ -196,10 +196,14 @@ def admit(rules: Sequence[Rule], *, now: dt.datetime) -> dict[int, ExecutionStat
     with a cap are locked (in id order) so that concurrent dispatches count each other.
     """
     capped = sorted(r.pk for r in rules if r.rate_limit_per_minute is not None and not r.is_paused)
-    locked = {
-        rule.pk: rule
-        for rule in Rule.objects.select_for_update().filter(pk__in=capped).order_by("pk")
-    }
+    locked = (
+        {
+            rule.pk: rule
+            for rule in Rule.objects.select_for_update().filter(pk__in=capped).order_by("pk")
+        }
+        if capped
+        else {}
+    )
     decisions: dict[int, ExecutionStatus] = {}
     for given in rules:
         rule = locked.get(given.pk, given)

@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,14 +123,10 @@ def _cap(text: str) -> str:
 # Claiming
 
 
-def claim(
-    execution_id: int, now: dt.datetime | None = None, *, untouched: bool = False
-) -> dt.datetime | None:
+def claim(execution_id: int, now: dt.datetime | None = None) -> dt.datetime | None:
     """Claim an execution for this worker; return the lease (the fencing token) or None.
 
     Claimable: pending, waiting and due, or running with an expired lease (its worker died).
-    ``untouched``: only a pending execution that was never claimed (``started_at`` unset), so
-    the claimer knows it has no step runs yet.
     """
     moment = now or timezone.now()
     lease = moment + lease_duration()
@@ -139,8 +135,6 @@ def claim(
         | Q(status=ExecutionStatus.WAITING, resume_at__lte=moment)
         | Q(status=ExecutionStatus.RUNNING, lease_until__lt=moment)
     )
-    if untouched:
-        claimable = Q(status=ExecutionStatus.PENDING, started_at__isnull=True)
     updated = Execution.objects.filter(claimable, pk=execution_id).update(
         status=ExecutionStatus.RUNNING,
         lease_until=lease,
@@ -213,20 +207,16 @@ def run_execution(execution_id: int, *, prepared: Execution | None = None) -> st
     Returns None when the execution could not be claimed (finished, not due, or held by a live
     worker): the call then did nothing. See the module docstring for the guarantees.
 
-    ``prepared``: the execution as dispatch just created it, its rule, workspace and event
-    attached; it is then claimed only if no worker ever claimed it, and neither it nor its step
-    runs (there are none) are read back.
+    ``prepared``: the execution as dispatch just inserted it, already claimed for this worker
+    (running, with its lease in ``lease_until``), its rule, workspace and event attached;
+    neither it nor its step runs (there are none) are read back.
     """
+    lease: dt.datetime | None
     if prepared is not None:
-        moment = timezone.now()
-        lease = claim(execution_id, moment, untouched=True)
-        if lease is None:
-            return None
+        lease = prepared.lease_until
+        if prepared.status != ExecutionStatus.RUNNING or lease is None:
+            raise ValueError(f"execution {execution_id} was not inserted claimed")
         execution = prepared
-        execution.status = ExecutionStatus.RUNNING
-        execution.lease_until = lease
-        execution.resume_at = None
-        execution.started_at = moment
     else:
         lease = claim(execution_id)
         if lease is None:
@@ -258,6 +248,7 @@ class _ExecutionRun:
         )
         self.causation = Causation.from_event(self.event, execution_id=execution.pk)
         self.compiled: CompiledRule | None = None
+        self.final_path: str | None = None
 
     # -- the walk ------------------------------------------------------------------------------
 
@@ -280,10 +271,25 @@ class _ExecutionRun:
         chained = fresh and self.execution.parent_id is not None
         if chained and not self.compiled.conditions.matches(self.resolver.resolve):
             return self._succeed("The chained rule's conditions do not hold.")
+        self.final_path = self._final_step_path()
         stop = self._steps(self.compiled.draft.steps, "steps")
         if stop is not None:
             return stop.status
+        if self.execution.status == ExecutionStatus.SUCCEEDED:  # settled with its last step
+            return ExecutionStatus.SUCCEEDED
         return self._succeed()
+
+    def _final_step_path(self) -> str | None:
+        """The path of the step after which nothing is left to run, when known before the walk.
+
+        The last top-level step, unless it branches, waits or chains (what follows those is
+        decided as they run). Its success settles the execution in the same write.
+        """
+        assert self.compiled is not None
+        steps = self.compiled.draft.steps
+        if not steps or steps[-1].action in WORKFLOW_STEPS:
+            return None
+        return f"steps[{len(steps) - 1}]"
 
     def _steps(self, steps: Sequence[Step], prefix: str) -> _Stop | None:
         for index, step in enumerate(steps):
@@ -315,7 +321,8 @@ class _ExecutionRun:
     def _step_run(self, step: Step, path: str) -> StepRun:
         found = self.step_runs.get(path)
         if found is None and self.untouched:
-            found = StepRun.objects.create(
+            # Not stored yet: its first write inserts it (``_save``), with the state it then has.
+            found = StepRun(
                 execution=self.execution,
                 path=path,
                 step_id=step.id,
@@ -465,6 +472,9 @@ class _ExecutionRun:
             self._save(step_run, attempts=number, started_at=step_run.started_at or now)
             self._attempt(step_run, number, now, AttemptOutcome.FAILED, str(exc))
             return self._fail(step_run, str(exc))
+        # Stored running before the try (inserted so on a first run), so that a worker dying
+        # during it leaves a try to count and log (``_note_lost_attempt``).
+        first_try = step_run._state.adding
         self._save(
             step_run,
             status=StepStatus.RUNNING,
@@ -484,28 +494,54 @@ class _ExecutionRun:
             causation=self.causation,
         )
         started = timezone.now()
+
+        def succeeded(output: dict[str, Any]) -> None:
+            # In the effect's transaction for an internal action: they commit together, with
+            # the execution's success when nothing follows (a lost lease rolls all back).
+            self._save(
+                step_run,
+                status=StepStatus.SUCCEEDED,
+                output=output,
+                error="",
+                finished_at=timezone.now(),
+            )
+            self._attempt(step_run, number, started, AttemptOutcome.SUCCEEDED, "", ctx=ctx)
+            if step_run.path == self.final_path:
+                self._succeed()
+
         try:
-            output = call_runner(spec, ctx, first_try=self.untouched and number == 1)
-        except RetryableError as exc:
-            return self._retry(spec, step_run, number, started, exc, ctx)
-        except PermanentError as exc:
-            return self._permanent(step_run, number, started, exc, ctx)
-        except (ValidationError, DomainError, ObjectDoesNotExist, ImportError) as exc:
-            return self._permanent(step_run, number, started, PermanentError(str(exc)), ctx)
-        except Exception as exc:  # a database hiccup, a bug: worth another try, then dead
-            logger.exception("step %s of execution %s raised", step_run.path, self.execution.pk)
-            error = RetryableError(f"{type(exc).__name__}: {exc}")
-            return self._retry(spec, step_run, number, started, error, ctx)
-        self._attempt(step_run, number, started, AttemptOutcome.SUCCEEDED, "", ctx=ctx)
-        self._save(
-            step_run,
-            status=StepStatus.SUCCEEDED,
-            output=output,
-            error="",
-            finished_at=timezone.now(),
-        )
+            output = call_runner(spec, ctx, first_try=first_try, record=succeeded)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            return self._failed_try(spec, step_run, number, started, exc, ctx)
         self.resolver.set_outputs(step.id, output)
         return None
+
+    def _failed_try(
+        self,
+        spec: ActionSpec,
+        step_run: StepRun,
+        number: int,
+        started: dt.datetime,
+        exc: Exception,
+        ctx: StepContext,
+    ) -> _Stop | None:
+        if isinstance(exc, RetryableError):
+            return self._retry(spec, step_run, number, started, exc, ctx)
+        if isinstance(exc, PermanentError):
+            return self._permanent(step_run, number, started, exc, ctx)
+        if isinstance(exc, (ValidationError, DomainError, ObjectDoesNotExist, ImportError)):
+            return self._permanent(step_run, number, started, PermanentError(str(exc)), ctx)
+        # A database hiccup, a bug: worth another try, then dead.
+        logger.error(
+            "step %s of execution %s raised",
+            step_run.path,
+            self.execution.pk,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        error = RetryableError(f"{type(exc).__name__}: {exc}")
+        return self._retry(spec, step_run, number, started, error, ctx)
 
     def _note_lost_attempt(self, step_run: StepRun) -> None:
         """Log the try a dead worker left unfinished (a running step with no attempt row)."""
@@ -601,9 +637,13 @@ class _ExecutionRun:
     # -- settling ------------------------------------------------------------------------------
 
     def _save(self, step_run: StepRun, **changes: Any) -> None:
+        """Apply ``changes`` to the step run and store them (inserting it if not stored yet)."""
         for name, value in changes.items():
             setattr(step_run, name, value)
-        step_run.save(update_fields=list(changes))
+        if step_run._state.adding:
+            step_run.save(force_insert=True)
+        else:
+            step_run.save(update_fields=list(changes))
 
     def _fenced(self) -> Any:
         return Execution.objects.filter(
@@ -763,25 +803,37 @@ def chain_refusal(target: Rule) -> str:
     return ""
 
 
-def call_runner(spec: ActionSpec, ctx: StepContext, *, first_try: bool = False) -> dict[str, Any]:
+def call_runner(
+    spec: ActionSpec,
+    ctx: StepContext,
+    *,
+    first_try: bool = False,
+    record: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run the action's runner once and return its validated outputs.
 
-    An internal action runs in one transaction with its :class:`AppliedEffect` row: when the
-    step's key is already there, the effect is not applied again and the recorded outputs are
-    returned. An HTTP action is called outside any transaction; it sends the key itself.
-    ``first_try``: the step run was just created, so no effect can be recorded under its key
+    An internal action runs in one transaction with its :class:`AppliedEffect` row and
+    ``record(outputs)`` (the step's success): when the step's key is already there, the effect
+    is not applied again and the recorded outputs are used. An HTTP action is called outside
+    any transaction (it sends the key itself), then ``record`` is called.
+    ``first_try``: this try inserted the step run, so no effect can be recorded under its key
     yet and the lookup is skipped (the row's primary key still refuses a second one).
     """
     runner = spec.load_runner()
     if spec.is_http:
-        return dict(spec.validate_outputs(runner(ctx) or {}))
+        output = dict(spec.validate_outputs(runner(ctx) or {}))
+        if record is not None:
+            record(output)
+        return output
     with transaction.atomic():
         applied = None
         if not first_try:
             applied = AppliedEffect.objects.filter(pk=ctx.idempotency_key).first()
         if applied is not None:
-            output: dict[str, Any] = applied.output
-            return output
-        output = dict(spec.validate_outputs(runner(ctx) or {}))
-        AppliedEffect.objects.create(idempotency_key=ctx.idempotency_key, output=output)
+            output = dict(applied.output)
+        else:
+            output = dict(spec.validate_outputs(runner(ctx) or {}))
+            AppliedEffect.objects.create(idempotency_key=ctx.idempotency_key, output=output)
+        if record is not None:
+            record(output)
         return output

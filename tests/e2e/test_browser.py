@@ -122,6 +122,7 @@ def settled(page: Page) -> None:
 
 
 def choose_trigger(page: Page, key: str) -> None:
+    settled(page)  # a select swapped in a moment ago is not wired to htmx until it settles
     page.get_by_label("Trigger", exact=True).select_option(key)
     expect(page.locator("#payload-fields-of-" + key)).to_be_attached()
     settled(page)

@@ -34,6 +34,7 @@ def customer_of(ctx: StepContext) -> Customer:
     customer = Customer.objects.filter(workspace=ctx.workspace, pk=customer_id).first()
     if customer is None:
         raise PermanentError(f"customer {customer_id} does not exist in this workspace")
+    customer.workspace = ctx.workspace  # the one just checked: no query to read it again
     return customer
 
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from accounts.models import Workspace
 from catalog import types
@@ -26,7 +27,7 @@ from catalog.domain.models import (
     CustomFieldType,
     LifecycleStage,
 )
-from catalog.domain.services.guards import DomainError, lock
+from catalog.domain.services.guards import DomainError, relock
 from catalog.events import Causation, record_event
 
 TAG_MAX_LENGTH = 100
@@ -218,7 +219,7 @@ def update_customer_field(
     nothing is saved.
     """
     with transaction.atomic():
-        locked = lock(Customer, customer.pk)
+        locked = relock(customer)
         if field in PROFILE_FIELD_TYPES:
             new = validate_profile_value(field, value)
             old = getattr(locked, field)
@@ -289,8 +290,8 @@ def tag_customer(*, customer: Customer, tag: str, causation: Causation | None = 
     """
     tag = _clean_tag(tag)
     with transaction.atomic():
-        locked = lock(Customer, customer.pk)
-        _, created = CustomerTag.objects.get_or_create(customer=locked, tag=tag)
+        locked = relock(customer)
+        created = _add_tag(locked, tag)
         if created:
             _record(locked, "customer_tagged", {"tag": tag, "action": "added"}, causation)
     return created
@@ -303,7 +304,7 @@ def untag_customer(*, customer: Customer, tag: str, causation: Causation | None 
     """
     tag = _clean_tag(tag)
     with transaction.atomic():
-        locked = lock(Customer, customer.pk)
+        locked = relock(customer)
         deleted, _ = CustomerTag.objects.filter(customer=locked, tag=tag).delete()
         if deleted:
             _record(locked, "customer_tagged", {"tag": tag, "action": "removed"}, causation)
@@ -369,6 +370,28 @@ def _validate_custom(workspace: Workspace, key: str, value: object) -> types.JSO
 def _email_taken(customer: Customer, email: str) -> bool:
     others = Customer.objects.filter(workspace_id=customer.workspace_id, email=email)
     return others.exclude(pk=customer.pk).exists()
+
+
+def _add_tag(customer: Customer, tag: str) -> bool:
+    """Give the customer ``tag`` unless they have it; return whether it was added.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` under the (customer, tag) unique constraint: no
+    read before it and no savepoint around it, and a tag added meanwhile by someone not holding
+    the customer's lock (the admin) is not an error.
+    """
+    meta = CustomerTag._meta
+    quote = connection.ops.quote_name
+    column = {f.name: quote(str(f.column)) for f in meta.concrete_fields}
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({column['customer']}, {column['tag']}, "
+        f"{column['created_at']}) VALUES (%s, %s, %s) "
+        f"ON CONFLICT ({column['customer']}, {column['tag']}) DO NOTHING "
+        f"RETURNING {column['id']}"
+    )
+    with connection.cursor() as cursor:
+        now = meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
+        cursor.execute(sql, [customer.pk, tag, now])
+        return cursor.fetchone() is not None
 
 
 def _clean_tag(tag: str) -> str:

@@ -43,6 +43,22 @@ def lock[M: models.Model](model: type[M], pk: object) -> M:
     return model._default_manager.select_for_update().get(pk=pk)
 
 
+def relock[M: models.Model](obj: M) -> M:
+    """``lock`` the row of ``obj``, keeping the related objects ``obj`` already holds.
+
+    The locked copy is fresh from the database; a foreign key ``obj`` had loaded (a customer's
+    workspace, say) is handed over while it still points at the same row, so reading it from
+    the copy costs no query.
+    """
+    locked = lock(type(obj), obj.pk)
+    for field in obj._meta.concrete_fields:
+        if not field.is_relation or not field.is_cached(obj):  # type: ignore[attr-defined]
+            continue
+        if getattr(locked, field.attname) == getattr(obj, field.attname):
+            field.set_cached_value(locked, field.get_cached_value(obj))  # type: ignore[attr-defined]
+    return locked
+
+
 def require_currency(currency: str) -> None:
     """Raise ``DomainError`` unless ``currency`` is an ISO 4217 code."""
     if not is_currency_code(currency):

@@ -19,7 +19,7 @@ from catalog.domain.models import (
     Order,
     OrderStatus,
 )
-from catalog.domain.services.guards import DomainError, lock, require_same_workspace
+from catalog.domain.services.guards import DomainError, relock, require_same_workspace
 from catalog.events import Causation, record_event
 
 ENTRY_STEP = "entry"
@@ -47,7 +47,7 @@ def enroll_journey(
     require_same_workspace(journey, customer)
     with transaction.atomic():
         # The customer's row lock serialises enrollments; the partial unique constraint backs it.
-        locked = lock(Customer, customer.pk)
+        locked = relock(customer)
         active = JourneyEnrollment.objects.filter(
             journey=journey, customer=locked, status=EnrollmentStatus.ACTIVE
         )
@@ -79,7 +79,7 @@ def exit_journey(
     """
     require_same_workspace(journey, customer)
     with transaction.atomic():
-        locked = lock(Customer, customer.pk)
+        locked = relock(customer)
         exited = JourneyEnrollment.objects.filter(
             journey=journey, customer=locked, status=EnrollmentStatus.ACTIVE
         ).update(status=EnrollmentStatus.EXITED, exit_reason=reason, exited_at=timezone.now())

@@ -22,6 +22,7 @@ from catalog.domain.services.guards import (
     DomainError,
     InvalidTransitionError,
     lock,
+    relock,
     require_amount,
     require_currency,
 )
@@ -65,7 +66,7 @@ def create_order(
     require_currency(currency)
     placed_at = placed_at or timezone.now()
     with transaction.atomic():
-        locked = lock(Customer, customer.pk)
+        locked = relock(customer)
         if locked.currency and locked.currency != currency:
             raise DomainError(
                 f"the customer's totals are in {locked.currency}; an order in {currency} "

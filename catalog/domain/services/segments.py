@@ -6,7 +6,7 @@ from django.db import transaction
 
 from accounts.models import Workspace
 from catalog.domain.models import Customer, Segment, SegmentMembership
-from catalog.domain.services.guards import lock, require_same_workspace
+from catalog.domain.services.guards import relock, require_same_workspace
 from catalog.events import Causation, record_event
 
 
@@ -26,7 +26,7 @@ def join_segment(
     """
     require_same_workspace(segment, customer)
     with transaction.atomic():
-        locked = lock(Customer, customer.pk)
+        locked = relock(customer)
         _, created = SegmentMembership.objects.get_or_create(segment=segment, customer=locked)
         if created:
             _record(locked, segment, "customer_segment_joined", causation)
@@ -42,7 +42,7 @@ def leave_segment(
     """
     require_same_workspace(segment, customer)
     with transaction.atomic():
-        locked = lock(Customer, customer.pk)
+        locked = relock(customer)
         deleted, _ = SegmentMembership.objects.filter(segment=segment, customer=locked).delete()
         if deleted:
             _record(locked, segment, "customer_segment_left", causation)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from automations.engine.dispatch import dispatch_event
+from automations.engine.dispatch import dispatch_and_run, dispatch_event
+from automations.engine.run import claim, run_execution
 from automations.engine.scope import compiled_rule
 from automations.models import Execution, ExecutionStatus
 from catalog.events import NO_LISTENER
@@ -193,3 +195,47 @@ def test_an_event_an_enabled_rule_listens_to_is_published_pending(
     event.refresh_from_db()
     assert event.status == EventStatus.PENDING
     assert [(cb.func.__name__, cb.args) for cb in callbacks] == [("publish", (event.id,))]
+
+
+def test_executions_left_to_run_inline_are_inserted_claimed_by_the_dispatcher(workspace):
+    # given three rules of quick internal steps
+    customer = CustomerFactory.create(workspace=workspace)
+    for name in ("A", "B", "C"):
+        make_rule(workspace, name, "customer_tagged", TAG_VIP)
+    event = _tagged(workspace, customer)
+    # when dispatch keeps two for this worker
+    result = dispatch_event(event.pk, inline=2)
+    # then those two are stored running under this worker's lease: nobody else may claim them
+    kept = {execution.pk for execution in result.inline}
+    assert len(kept) == 2
+    stored = {e.pk: e for e in Execution.objects.filter(event=event)}
+    for pk in kept:
+        assert stored[pk].status == ExecutionStatus.RUNNING
+        assert stored[pk].lease_until is not None
+        assert stored[pk].lease_until > timezone.now()
+        assert stored[pk].started_at is not None
+        assert claim(pk) is None
+    (other,) = set(stored) - kept
+    assert stored[other].status == ExecutionStatus.PENDING
+    # and the dispatcher runs them without claiming them again
+    for execution in result.inline:
+        assert run_execution(execution.pk, prepared=execution) == ExecutionStatus.SUCCEEDED
+
+
+def test_an_inline_run_writes_its_execution_once_and_reads_no_workspace(workspace):
+    # given a one-step tag rule
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "Tag", "customer_tagged", TAG_VIP)
+    event = _tagged(workspace, customer, "new")
+    # when its event is dispatched and run by one worker
+    with CaptureQueriesContext(connection) as queries:
+        result = dispatch_and_run(event.pk)
+    # then the execution is inserted claimed and settled with its step: one update, no claim;
+    # the event's workspace comes with the event and the customer's is the one already known
+    (execution,) = result.inline
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len([s for s in sql if s.startswith('UPDATE "automations_execution"')]) == 1
+    assert not [s for s in sql if 'FROM "accounts_workspace"' in s.split(" WHERE ")[0]]
+    assert list(customer.tags.values_list("tag", flat=True)) == ["vip"]

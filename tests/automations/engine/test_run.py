@@ -193,10 +193,9 @@ def test_run_rule_runs_the_other_rule_as_a_linked_child_execution(workspace):
     assert enrolled.causation_execution_id == child.pk
 
 
-def test_a_step_redelivered_after_its_effect_was_applied_does_not_apply_it_again(
-    workspace, monkeypatch
-):
-    # given a worker that dies right after the effect committed, before it logged the attempt
+def test_a_worker_dying_before_the_step_recorded_success_leaves_no_effect(workspace, monkeypatch):
+    # given a worker that dies after the effect, before the step's success is written: the
+    # effect, its AppliedEffect row and the step's success are one transaction
     product = ProductFactory.create(workspace=workspace, inventory_quantity=10)
     steps = [step("take", "update_inventory", product_id={"ref": "product_id"}, delta=-1)]
     make_rule(workspace, "Take one", "product_created", steps)
@@ -213,13 +212,14 @@ def test_a_step_redelivered_after_its_effect_was_applied_does_not_apply_it_again
         with pytest.raises(SystemExit):
             run_execution(execution.pk)
     product.refresh_from_db()
-    assert product.inventory_quantity == 9
+    assert product.inventory_quantity == 10
+    assert not AppliedEffect.objects.filter(pk=f"{execution.pk}:steps[0]").exists()
     Execution.objects.filter(pk=execution.pk).update(
         lease_until=timezone.now() - dt.timedelta(seconds=1)
     )
     # when the sweeper hands it to another worker
     status = run_execution(execution.pk)
-    # then
+    # then the effect is applied once, and the try the dead worker left is logged
     assert status == ExecutionStatus.SUCCEEDED
     product.refresh_from_db()
     assert product.inventory_quantity == 9
@@ -230,6 +230,59 @@ def test_a_step_redelivered_after_its_effect_was_applied_does_not_apply_it_again
         (2, AttemptOutcome.SUCCEEDED),
     ]
     assert "worker stopped" in step_run.attempt_log.get(number=1).error
+
+
+def test_a_lease_lost_when_the_last_step_settles_the_execution_rolls_its_effect_back(
+    workspace, monkeypatch
+):
+    # given a one-step rule, and another worker taking the execution over during the step
+    # (simulated in the step's own transaction, so its rollback undoes the takeover too)
+    product = ProductFactory.create(workspace=workspace, inventory_quantity=10)
+    steps = [step("take", "update_inventory", product_id={"ref": "product_id"}, delta=-1)]
+    make_rule(workspace, "Take one", "product_created", steps)
+    event = emit(
+        workspace, "product_created", {"product_id": product.pk, "title": "Tee", "type": "apparel"}
+    )
+    execution = _execution_for(event)
+    theirs = timezone.now() + dt.timedelta(minutes=10)
+    logged = engine_run._ExecutionRun._attempt
+
+    def taken_over(self, *args, **kwargs):
+        Execution.objects.filter(pk=execution.pk).update(lease_until=theirs)
+        return logged(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine_run._ExecutionRun, "_attempt", taken_over)
+    # when
+    status = run_execution(execution.pk)
+    # then the effect, its record and the step's success went back with the lost lease
+    assert status is None
+    product.refresh_from_db()
+    assert product.inventory_quantity == 10
+    assert not AppliedEffect.objects.filter(pk=f"{execution.pk}:steps[0]").exists()
+    assert StepRun.objects.get(execution=execution).status == StepStatus.RUNNING
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.RUNNING
+
+
+def test_a_step_whose_effect_is_recorded_is_not_applied_again(workspace):
+    # given an effect already recorded under the step's idempotency key
+    product = ProductFactory.create(workspace=workspace, inventory_quantity=10)
+    steps = [step("take", "update_inventory", product_id={"ref": "product_id"}, delta=-1)]
+    make_rule(workspace, "Take one", "product_created", steps)
+    event = emit(
+        workspace, "product_created", {"product_id": product.pk, "title": "Tee", "type": "apparel"}
+    )
+    execution = _execution_for(event)
+    recorded: dict[str, object] = {}
+    AppliedEffect.objects.create(idempotency_key=f"{execution.pk}:steps[0]", output=recorded)
+    # when
+    status = run_execution(execution.pk)
+    # then the recorded outputs stand in for the effect
+    assert status == ExecutionStatus.SUCCEEDED
+    product.refresh_from_db()
+    assert product.inventory_quantity == 10
+    assert not Event.objects.filter(trigger_key="product_updated").exists()
+    assert StepRun.objects.get(execution=execution).output == recorded
 
 
 def test_an_execution_is_claimed_by_one_worker_at_a_time(workspace):
