@@ -211,8 +211,9 @@ def test_executions_left_to_run_inline_are_inserted_claimed_by_the_dispatcher(wo
     stored = {e.pk: e for e in Execution.objects.filter(event=event)}
     for pk in kept:
         assert stored[pk].status == ExecutionStatus.RUNNING
-        assert stored[pk].lease_until is not None
-        assert stored[pk].lease_until > timezone.now()
+        lease = stored[pk].lease_until
+        assert lease is not None
+        assert lease > timezone.now()
         assert stored[pk].started_at is not None
         assert claim(pk) is None
     (other,) = set(stored) - kept
