@@ -739,16 +739,23 @@ class _ExecutionRun:
                 f"Stopped as a loop: the chain of rules started by event {root} reached depth "
                 f"{event.depth} (the limit is {limit}): {self._chain_words()}."
             )
-        # The chain's events first (event_root_idx and the primary key), then this rule's
-        # executions of them (execution_unique_event_rule): a few index probes, however many
-        # executions the rule has. (An OR across the join made PostgreSQL scan them all.)
-        chain = Event.objects.filter(Q(root_event_id=root) | Q(pk=root)).exclude(pk=event.pk)
-        again = Execution.objects.filter(
-            workspace_id=self.execution.workspace_id,
-            rule_id=self.rule.pk,
-            parent__isnull=True,
-            event_id__in=chain.values("pk"),
-        ).exists()
+        # The chain's events first (event_root_idx and the primary key), then, only if there
+        # are any, this rule's executions of them (execution_unique_event_rule): a few index
+        # probes, however many executions the rule has. Two statements on purpose: as one (a
+        # subquery or a join), PostgreSQL may walk every execution of the rule instead.
+        chain = list(
+            Event.objects.filter(Q(root_event_id=root) | Q(pk=root))
+            .exclude(pk=event.pk)
+            .values_list("pk", flat=True)
+        )
+        again = bool(chain) and (
+            Execution.objects.filter(
+                workspace_id=self.execution.workspace_id,
+                rule_id=self.rule.pk,
+                parent__isnull=True,
+                event_id__in=chain,
+            ).exists()
+        )
         if again:
             return (
                 f"Stopped as a loop: rule '{self.rule.name}' already ran for event {root}, which "

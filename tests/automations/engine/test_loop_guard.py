@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from automations.engine.dispatch import dispatch_event
+from automations.engine.run import run_execution
 from automations.models import Alert, Execution, ExecutionStatus
 from catalog.domain.services import tag_customer
 from catalog.models import Event
@@ -100,3 +103,30 @@ def test_a_rule_that_runs_itself_through_run_rule_stops_as_a_loop(workspace):
         f"{child.error}"
     )
     assert sorted(Alert.objects.values_list("reason", flat=True)) == ["dead", "loop"]
+
+
+def test_the_guard_reads_no_executions_for_an_event_that_started_no_chain(workspace):
+    # given a rule with many earlier executions, and a new event nothing has followed yet
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(
+        workspace, "Note", "customer_tagged", [step("t", "tag", customer_id=CUSTOMER, tag="seen")]
+    )
+    for n in range(3):
+        _tag(customer, f"earlier-{n}")
+    drain()
+    _tag(customer, "new")
+    event = Event.objects.get(payload__tag="new")
+    dispatch_event(event.pk)
+    execution = Execution.objects.get(event=event)
+    # when it runs
+    with CaptureQueriesContext(connection) as queries:
+        status = run_execution(execution.pk)
+    # then the guard looked up the event's chain only: however many executions the rule has,
+    # none of them is read (as one statement, PostgreSQL could walk them all)
+    assert status == ExecutionStatus.SUCCEEDED
+    guard_reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT 1 AS "a" FROM "automations_execution"')
+    ]
+    assert guard_reads == []
