@@ -22,7 +22,6 @@ effect at the next delivery in every process, cache or not.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import uuid
@@ -33,20 +32,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connection, models
 
 from catalog.events import notify_publisher
 from catalog.models import Event
+from catalog.sql import cast_type, execute_prepared
 from catalog.types import FieldSpec
 from webhooks.models import Endpoint, InboundDelivery, fingerprint_sql
 from webhooks.verifiers.base import Verifier
 
 logger = logging.getLogger(__name__)
-
-# A statement is prepared only when its cursor asks (``prepare=True``), never by count.
-PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +138,7 @@ def store_accepted(
     params += _values(delivery, delivery_fields)
     params += [event["workspace_id"], event["dedupe_key"]]
     try:
-        row = _execute(_statement(), params)
+        (row,) = execute_prepared(_statement(), params)
     except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise
@@ -151,43 +147,11 @@ def store_accepted(
         # once more. Safe to repeat: had the first one committed, this one finds the duplicate.
         logger.info("database connection lost; storing the delivery on a new one")
         connection.close()
-        row = _execute(_statement(), params)
+        (row,) = execute_prepared(_statement(), params)
     current, event_id, existing_id = row
     if event_id is not None:
         notify_publisher()  # at once, or when the caller's transaction commits
     return Stored(current=current, event_id=event_id, existing_id=existing_id)
-
-
-class _PreparedCursor(psycopg.Cursor[Any]):
-    """A cursor whose statements PostgreSQL parses and plans once per connection."""
-
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        kwargs["prepare"] = True
-        return super().execute(query, params, **kwargs)
-
-
-def _execute(sql: str, params: Sequence[Any]) -> tuple[Any, ...]:
-    # Django's cursors bind on the client and prepare nothing (for connection poolers); this
-    # one statement runs for nearly every delivery, so it is bound and prepared server-side.
-    # Through Django's cursor wrapper, so it is counted and logged like any query.
-    connection.ensure_connection()
-    driver = connection.connection
-    if driver.prepare_threshold is None:
-        # Django switches preparing off (None) for poolers; its own client-side cursors never
-        # prepare anyway, and no other statement reaches the threshold set here.
-        driver.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
-    raw = _PreparedCursor(driver)
-    # (django-stubs type these as taking a wrapper; they take the driver's cursor.)
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    wrapped = wrap(raw)  # type: ignore[arg-type]
-    with wrapped as cursor:
-        cursor.execute(sql, params)
-        row: tuple[Any, ...] = cursor.fetchone()
-    log: Any = connection.queries_log if connection.queries_logged else None
-    if log and log[-1]["sql"] is None:
-        # Django cannot show a prepared statement's text; log the statement itself.
-        log[-1]["sql"] = sql
-    return row
 
 
 @cache
@@ -248,8 +212,4 @@ def _column_list(fields: Sequence[models.Field[Any, Any]]) -> str:
 
 
 def _placeholders(fields: Sequence[models.Field[Any, Any]]) -> str:
-    # INSERT ... SELECT types its values as text unless told: cast each to its column's type
-    # (without a length, so an over-long value fails instead of being cut).
-    return ", ".join(
-        f"%s::{re.sub(r'\(\d+\)', '', field.db_type(connection) or 'text')}" for field in fields
-    )
+    return ", ".join(f"%s::{cast_type(field)}" for field in fields)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,6 +38,7 @@ from automations.triggers import target_rule_id
 from catalog.domain.snapshots import WorkspaceEntityLoader
 from catalog.events import mark_event
 from catalog.models import Event, EventStatus
+from catalog.sql import cast_type, execute_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -218,19 +218,13 @@ def _insert_new(executions: list[Execution]) -> list[Execution]:
     RETURNING id, rule_id`` (the unique constraint on (event, rule) makes a repeated dispatch
     create nothing), so the new rows are known without reading them back, and an event that
     100 rules match costs one short statement rather than the ORM compiling a 100-row insert.
+    The statement is prepared once per connection and bound on the server (``catalog.sql``).
     """
     if not executions:
         return []
     if connection.vendor == "postgresql":
-        fields = _execution_fields()
-        columns: list[list[Any]] = [[] for _ in fields]
-        for execution in executions:
-            for column, model_field in zip(columns, fields, strict=True):
-                value = model_field.pre_save(execution, True)
-                column.append(model_field.get_db_prep_save(value, connection))
-        with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(), columns)
-            rows = cursor.fetchall()
+        columns = [_column(model_field, executions) for model_field in _execution_fields()]
+        rows = execute_prepared(_insert_sql(), columns)
     else:  # the SQLite demo: the ORM's multi-row insert
         rows = (
             Execution.objects._insert(  # type: ignore[attr-defined]
@@ -255,6 +249,27 @@ def _insert_new(executions: list[Execution]) -> list[Execution]:
     return created
 
 
+def _column(model_field: models.Field[Any, Any], executions: list[Execution]) -> list[Any]:
+    """The database values of one field for every execution, each distinct value prepared once.
+
+    Most columns hold one value for the whole event (its workspace, its event, a status), so
+    the field's preparation runs a few times rather than once per row.
+    """
+    prepared: dict[Any, Any] = {}
+    column = []
+    for execution in executions:
+        value = model_field.pre_save(execution, True)
+        try:
+            column.append(prepared[value])
+        except KeyError:
+            column.append(
+                prepared.setdefault(value, model_field.get_db_prep_save(value, connection))
+            )
+        except TypeError:  # an unhashable value: prepared on its own
+            column.append(model_field.get_db_prep_save(value, connection))
+    return column
+
+
 @cache
 def _execution_fields() -> tuple[models.Field[Any, Any], ...]:
     meta = Execution._meta
@@ -266,10 +281,7 @@ def _insert_sql() -> str:
     fields = _execution_fields()
     quote = connection.ops.quote_name
     names = ", ".join(quote(str(f.column)) for f in fields)
-    # Each array typed by its column (no length: a value too long fails rather than being cut).
-    arrays = ", ".join(
-        f"%s::{re.sub(r'[(][0-9]+[)]', '', f.db_type(connection) or 'text')}[]" for f in fields
-    )
+    arrays = ", ".join(f"%s::{cast_type(f)}[]" for f in fields)
     rule_column = quote(str(Execution._meta.get_field("rule").column))
     return (
         f"INSERT INTO {quote(Execution._meta.db_table)} ({names}) SELECT * FROM unnest({arrays})"

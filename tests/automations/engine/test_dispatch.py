@@ -240,3 +240,20 @@ def test_an_inline_run_writes_its_execution_once_and_reads_no_workspace(workspac
     assert len([s for s in sql if s.startswith('UPDATE "automations_execution"')]) == 1
     assert not [s for s in sql if 'FROM "accounts_workspace"' in s.split(" WHERE ")[0]]
     assert list(customer.tags.values_list("tag", flat=True)) == ["vip"]
+
+
+def test_the_executions_insert_is_prepared_once_per_connection(workspace):
+    # given
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "A", "customer_tagged", TAG_VIP)
+    make_rule(workspace, "B", "customer_tagged", TAG_VIP)
+    # when two events are dispatched on this connection
+    for tag in ("one", "two"):
+        assert len(dispatch_event(_tagged(workspace, customer, tag).pk).execution_ids) == 2
+    # then PostgreSQL holds the insert as one prepared statement, which both dispatches ran
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements"
+            " WHERE statement LIKE 'INSERT INTO \"automations_execution\"%%'"
+        )
+        assert cursor.fetchone() == (1,)

@@ -1,0 +1,59 @@
+"""Prepared, server-bound statements for the hot paths (webhook ingestion, dispatch).
+
+Django's cursors bind parameters on the client and prepare nothing, so that connection poolers
+work. The few statements that run for nearly every delivery or event go through
+:func:`execute_prepared` instead: bound and prepared by PostgreSQL once per connection (no
+quoting of values in Python, no parsing and planning per call), and still run through
+Django's cursor wrapper, so they are counted and logged like any query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from django.db import connection, models
+
+# The driver prepares a statement after this many runs of it: never, unless asked (below).
+PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+class _PreparedCursor(psycopg.Cursor[Any]):
+    """A cursor whose statements PostgreSQL parses and plans once per connection."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        kwargs["prepare"] = True
+        return super().execute(query, params, **kwargs)
+
+
+def execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (``%s`` placeholders) prepared and bound on the server; return its rows."""
+    connection.ensure_connection()
+    driver = connection.connection
+    if driver.prepare_threshold is None:
+        # Django switches preparing off (None) for poolers; its own client-side cursors never
+        # prepare anyway, and no other statement reaches the threshold set here.
+        driver.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    raw = _PreparedCursor(driver)
+    # (django-stubs type these as taking a wrapper; they take the driver's cursor.)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    wrapped = wrap(raw)  # type: ignore[arg-type]
+    with wrapped as cursor:
+        cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    log: Any = connection.queries_log if connection.queries_logged else None
+    if log and log[-1]["sql"] is None:
+        # Django cannot show a prepared statement's text; log the statement itself.
+        log[-1]["sql"] = sql
+    return rows
+
+
+def cast_type(field: models.Field[Any, Any]) -> str:
+    """The field's column type for a cast, without a length.
+
+    ``INSERT ... SELECT`` types its values as given unless told: the statements cast each to
+    its column's type, and without the length an over-long value fails instead of being cut.
+    """
+    return re.sub(r"\(\d+\)", "", field.db_type(connection) or "text")
