@@ -42,8 +42,15 @@ def dispatch_event(self: Task[Any, Any], event_id: str) -> None:
 def dispatch_events(self: Task[Any, Any], event_ids: list[str]) -> None:
     """Dispatch a batch of stored events (one message from the event publisher), in order.
 
-    One event that fails does not hold up the others: it stays pending for the sweeper.
+    One transaction for the batch; if it fails, each event is dispatched on its own, so one
+    event that fails does not hold up the others: it stays pending for the sweeper.
     """
+    try:
+        dispatch.dispatch_and_run_many(event_ids)
+    except Exception:
+        logger.exception("a batch of %d events failed to dispatch; one by one", len(event_ids))
+    else:
+        return
     for event_id in event_ids:
         try:
             dispatch.dispatch_and_run(event_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -36,7 +37,6 @@ from automations.matching import config_mismatch
 from automations.models import Execution, ExecutionStatus, Rule
 from automations.triggers import target_rule_id
 from catalog.domain.snapshots import WorkspaceEntityLoader
-from catalog.events import mark_event
 from catalog.models import Event, EventStatus
 from catalog.sql import cast_type, execute_prepared
 
@@ -55,6 +55,8 @@ class DispatchResult:
     # Executions left for the caller to run after the commit (not enqueued), ready to run:
     # their rule, workspace and event are attached.
     inline: list[Execution] = field(default_factory=list)
+    # What the event's status says ("2 of 5 enabled rule(s) matched").
+    detail: str = ""
 
 
 def has_listeners(workspace_id: int, trigger_key: str) -> bool:
@@ -97,73 +99,130 @@ def dispatch_event(
     claimed (running, leased to this worker) and returned in ``DispatchResult.inline``: the
     caller runs them once the transaction has committed.
     """
+    (result,) = dispatch_events([event_id], now=now, inline=inline)
+    return result
+
+
+def dispatch_events(
+    event_ids: Sequence[uuid.UUID | str], *, now: dt.datetime | None = None, inline: int = 0
+) -> list[DispatchResult]:
+    """``dispatch_event`` for several events in one transaction; one result per id, in order.
+
+    The publisher's batches come this way: the pending events are locked with one statement,
+    each trigger's rules read once for the batch, and the events marked dispatched together,
+    with one commit. ``inline`` counts per event.
+    """
     moment = now or timezone.now()
     with transaction.atomic():
-        # The row lock serialises two dispatchers of one event; the loser finds it dispatched.
-        event = (
-            Event.objects.select_for_update(of=("self",))
+        # The row locks serialise two dispatchers of one event; the loser finds it dispatched.
+        # Taken in id order, so two batches sharing events cannot deadlock.
+        locked = {
+            str(event.pk): event
+            for event in Event.objects.select_for_update(of=("self",))
             .select_related("workspace")
-            .filter(pk=event_id, status=EventStatus.PENDING)
-            .first()
-        )
-        if event is None:
-            return DispatchResult(str(event_id), dispatched=False)
-        # One indexed query (rule_enabled_trigger_idx), never a scan of every rule; without
-        # the definitions, which only a rule not yet compiled in this process needs.
-        candidates = (
-            Rule.objects.filter(
-                workspace_id=event.workspace_id, trigger_key=event.trigger_key, is_enabled=True
+            .filter(pk__in=list(event_ids), status=EventStatus.PENDING)
+            .order_by("pk")
+        }
+        rules_of = _RuleReader()
+        results: list[DispatchResult] = []
+        for event_id in event_ids:
+            event = locked.pop(str(event_id), None)
+            if event is None:
+                results.append(DispatchResult(str(event_id), dispatched=False))
+                continue
+            results.append(_dispatch_locked(event, rules_of(event), moment, inline))
+        _mark_dispatched(results)
+        kept = {execution.pk for result in results for execution in result.inline}
+        enqueue_runs([pk for r in results for pk in r.execution_ids if pk not in kept])
+    return results
+
+
+class _RuleReader:
+    """The enabled rules an event's trigger fires, read once per (workspace, trigger) and batch."""
+
+    def __init__(self) -> None:
+        self._read: dict[tuple[int, str], list[Rule]] = {}
+
+    def __call__(self, event: Event) -> list[Rule]:
+        key = (event.workspace_id, event.trigger_key)
+        if key not in self._read:
+            # One indexed query (rule_enabled_trigger_idx), never a scan of every rule; without
+            # the definitions, which only a rule not yet compiled in this process needs.
+            candidates = (
+                Rule.objects.filter(
+                    workspace_id=event.workspace_id, trigger_key=event.trigger_key, is_enabled=True
+                )
+                .defer("definition", "description")
+                .order_by()
             )
-            .defer("definition", "description")
-            .order_by()
-        )
+            self._read[key] = _with_definitions(list(candidates), event.workspace)
+        rules = self._read[key]
         # A schedule tick, a metric crossing or a polled item belongs to the one rule it was
         # recorded for: another cron rule must not fire on this rule's tick.
         target = target_rule_id(event.trigger_key, event.dedupe_key)
         if target is not None:
-            candidates = candidates.filter(pk=target)
-        rules = _with_definitions(list(candidates), event.workspace)
-        skipped: dict[int, str] = {}
-        matching: list[Rule] = []
-        loader = WorkspaceEntityLoader(event.workspace_id)
-        for rule in rules:
-            why = matches(rule, event, loader)
-            if why is None:
-                matching.append(rule)
-            else:
-                skipped[rule.pk] = why
-        execution_ids: list[int] = []
-        held_ids: list[int] = []
-        ready: list[Execution] = []
-        if matching:
-            admitted = admit(matching, now=moment)
-            executions = [
-                Execution(
-                    workspace_id=event.workspace_id,
-                    rule=rule,
-                    rule_version=rule.version,
-                    event=event,
-                    status=admitted[rule.pk],
-                    admitted_at=moment if admitted[rule.pk] == ExecutionStatus.PENDING else None,
-                )
-                for rule in matching
-            ]
-            _claim_inline(executions, inline)
-            for execution in _insert_new(executions):
-                if execution.status == ExecutionStatus.HELD:
-                    held_ids.append(execution.pk)
-                    continue
-                execution_ids.append(execution.pk)
-                if execution.status == ExecutionStatus.RUNNING:
-                    execution.workspace = event.workspace
-                    ready.append(execution)
-        detail = f"{len(matching)} of {len(rules)} enabled rule(s) matched"
-        if held_ids:
-            detail += f", {len(held_ids)} held (paused or over the rate cap)"
-        mark_event(event.pk, status=EventStatus.DISPATCHED, detail=detail)
-        kept = {execution.pk for execution in ready}
-        enqueue_runs([pk for pk in execution_ids if pk not in kept])
-    return DispatchResult(str(event.pk), True, execution_ids, skipped, held_ids, ready)
+            return [rule for rule in rules if rule.pk == target]
+        return rules
+
+
+def _dispatch_locked(
+    event: Event, rules: list[Rule], moment: dt.datetime, inline: int
+) -> DispatchResult:
+    """Match one locked pending event and insert its executions (not marking it yet)."""
+    skipped: dict[int, str] = {}
+    matching: list[Rule] = []
+    loader = WorkspaceEntityLoader(event.workspace_id)
+    for rule in rules:
+        why = matches(rule, event, loader)
+        if why is None:
+            matching.append(rule)
+        else:
+            skipped[rule.pk] = why
+    execution_ids: list[int] = []
+    held_ids: list[int] = []
+    ready: list[Execution] = []
+    if matching:
+        # Inserted before the batch's next event is admitted: a capped rule counts them.
+        admitted = admit(matching, now=moment)
+        executions = [
+            Execution(
+                workspace_id=event.workspace_id,
+                rule=rule,
+                rule_version=rule.version,
+                event=event,
+                status=admitted[rule.pk],
+                admitted_at=moment if admitted[rule.pk] == ExecutionStatus.PENDING else None,
+            )
+            for rule in matching
+        ]
+        _claim_inline(executions, inline)
+        for execution in _insert_new(executions):
+            if execution.status == ExecutionStatus.HELD:
+                held_ids.append(execution.pk)
+                continue
+            execution_ids.append(execution.pk)
+            if execution.status == ExecutionStatus.RUNNING:
+                execution.workspace = event.workspace
+                ready.append(execution)
+    detail = f"{len(matching)} of {len(rules)} enabled rule(s) matched"
+    if held_ids:
+        detail += f", {len(held_ids)} held (paused or over the rate cap)"
+    return DispatchResult(
+        str(event.pk), True, execution_ids, skipped, held_ids, ready, detail=detail
+    )
+
+
+def _mark_dispatched(results: list[DispatchResult]) -> None:
+    """Mark the batch's dispatched events, one statement per distinct detail."""
+    now = timezone.now()
+    by_detail: dict[str, list[str]] = {}
+    for result in results:
+        if result.dispatched:
+            by_detail.setdefault(result.detail, []).append(result.event_id)
+    for detail, ids in by_detail.items():
+        Event.objects.filter(pk__in=ids, status=EventStatus.PENDING).update(
+            status=EventStatus.DISPATCHED, status_detail=detail, dispatched_at=now
+        )
 
 
 def _claim_inline(executions: list[Execution], inline: int) -> None:
@@ -298,11 +357,19 @@ def dispatch_and_run(event_id: uuid.UUID | str) -> DispatchResult:
     dispatch inserted claimed: while its lease holds, a duplicate (the sweeper, a redelivery)
     cannot claim it and does nothing.
     """
-    result = dispatch_event(event_id, inline=int(getattr(settings, "TYPEWIRE_INLINE_RUNS", 4)))
-    for execution in result.inline:
-        try:
-            run_execution(execution.pk, prepared=execution)
-        except Exception:
-            # Its lease expires and the execution sweeper enqueues it again.
-            logger.exception("execution %s failed to run inline", execution.pk)
+    (result,) = dispatch_and_run_many([event_id])
     return result
+
+
+def dispatch_and_run_many(event_ids: Sequence[uuid.UUID | str]) -> list[DispatchResult]:
+    """``dispatch_and_run`` for a batch: one dispatch transaction, then the inline runs."""
+    inline = int(getattr(settings, "TYPEWIRE_INLINE_RUNS", 4))
+    results = dispatch_events(event_ids, inline=inline)
+    for result in results:
+        for execution in result.inline:
+            try:
+                run_execution(execution.pk, prepared=execution)
+            except Exception:
+                # Its lease expires and the execution sweeper enqueues it again.
+                logger.exception("execution %s failed to run inline", execution.pk)
+    return results

@@ -7,10 +7,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from automations.engine.dispatch import dispatch_and_run, dispatch_event
+from automations import tasks
+from automations.engine import dispatch as dispatch_module
+from automations.engine.dispatch import dispatch_and_run, dispatch_event, dispatch_events
 from automations.engine.run import claim, run_execution
 from automations.engine.scope import compiled_rule
-from automations.models import Execution, ExecutionStatus
+from automations.models import Execution, ExecutionStatus, Rule
 from catalog.events import NO_LISTENER
 from catalog.models import EventStatus
 from tests.automations.engine.conftest import emit, make_rule, step
@@ -257,3 +259,72 @@ def test_the_executions_insert_is_prepared_once_per_connection(workspace):
             " WHERE statement LIKE 'INSERT INTO \"automations_execution\"%%'"
         )
         assert cursor.fetchone() == (1,)
+
+
+def test_a_batch_is_dispatched_in_one_transaction_with_the_rules_read_once(workspace):
+    # given three pending events and one already dispatched
+    customer = CustomerFactory.create(workspace=workspace)
+    rule = make_rule(workspace, "A", "customer_tagged", TAG_VIP)
+    events = [_tagged(workspace, customer, f"t{n}") for n in range(3)]
+    done = _tagged(workspace, customer, "done")
+    dispatch_event(done.pk)
+    ids = [str(events[0].pk), str(done.pk), str(events[1].pk), str(events[2].pk)]
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        results = dispatch_events(ids)
+    # then one result per id, in order; the dispatched event is left alone
+    assert [(r.event_id, r.dispatched) for r in results] == [
+        (ids[0], True),
+        (ids[1], False),
+        (ids[2], True),
+        (ids[3], True),
+    ]
+    for event in events:
+        event.refresh_from_db()
+        assert event.status == EventStatus.DISPATCHED
+        assert event.status_detail == "1 of 1 enabled rule(s) matched"
+        assert Execution.objects.get(event=event).rule == rule
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len([s for s in sql if 'FROM "catalog_event"' in s and "FOR UPDATE" in s]) == 1
+    assert len([s for s in sql if 'FROM "automations_rule"' in s]) == 1
+    assert len([s for s in sql if s.startswith('UPDATE "catalog_event"')]) == 1
+
+
+def test_a_capped_rule_counts_the_executions_of_earlier_events_in_the_same_batch(workspace):
+    # given a rule allowed one execution a minute
+    customer = CustomerFactory.create(workspace=workspace)
+    rule = make_rule(workspace, "Capped", "customer_tagged", TAG_VIP)
+    Rule.objects.filter(pk=rule.pk).update(rate_limit_per_minute=1)
+    first, second = (_tagged(workspace, customer, tag) for tag in ("a", "b"))
+    # when both come in one batch
+    results = dispatch_events([first.pk, second.pk])
+    # then the second is held
+    assert [len(r.execution_ids) for r in results] == [1, 0]
+    assert [len(r.held_ids) for r in results] == [0, 1]
+    assert Execution.objects.get(event=second).status == ExecutionStatus.HELD
+
+
+def test_an_event_that_breaks_its_batch_does_not_hold_up_the_others(workspace, monkeypatch):
+    # given a batch of three events, the middle one making dispatch fail
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "A", "customer_tagged", TAG_VIP)
+    events = [_tagged(workspace, customer, f"t{n}") for n in range(3)]
+    broken = events[1].pk
+    real_matches = dispatch_module.matches
+
+    def matches(rule, event, loader=None):
+        if event.pk == broken:
+            raise RuntimeError("a bug in matching")
+        return real_matches(rule, event, loader)
+
+    monkeypatch.setattr(dispatch_module, "matches", matches)
+    # when the publisher's message is handled
+    tasks.dispatch_events([str(event.pk) for event in events])
+    # then the batch fell back to one event at a time: only the broken one is still pending
+    statuses = []
+    for event in events:
+        event.refresh_from_db()
+        statuses.append(event.status)
+    assert statuses == [EventStatus.DISPATCHED, EventStatus.PENDING, EventStatus.DISPATCHED]
+    assert Execution.objects.filter(event__in=[events[0], events[2]]).count() == 2
+    assert not Execution.objects.filter(event_id=broken).exists()
