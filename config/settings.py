@@ -125,6 +125,12 @@ else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", 5))
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        # Parameters bound on the server and each repeated query prepared once per connection
+        # (psycopg 3): PostgreSQL parses and plans an ORM query shape once, not per call.
+        # A pooler must keep prepared statements (session pooling, or PgBouncer 1.21+).
+        _db["OPTIONS"].setdefault("server_side_binding", True)
+        _db["OPTIONS"].setdefault("prepare_threshold", env.int("DB_PREPARE_THRESHOLD", 5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, sessions, security ---------------------------------------------------------------
