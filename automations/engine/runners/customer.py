@@ -29,9 +29,16 @@ from catalog.types import ValidationError
 
 
 def customer_of(ctx: StepContext) -> Customer:
-    """Return the step's ``customer_id`` customer; PermanentError when not in the workspace."""
+    """Return the step's ``customer_id`` customer; PermanentError when not in the workspace.
+
+    Only its id and workspace are loaded: every service it goes to locks and reads the row.
+    """
     customer_id = ctx.inputs["customer_id"]
-    customer = Customer.objects.filter(workspace=ctx.workspace, pk=customer_id).first()
+    customer = (
+        Customer.objects.filter(workspace=ctx.workspace, pk=customer_id)
+        .only("pk", "workspace_id")
+        .first()
+    )
     if customer is None:
         raise PermanentError(f"customer {customer_id} does not exist in this workspace")
     customer.workspace = ctx.workspace  # the one just checked: no query to read it again

@@ -289,7 +289,9 @@ def tag_customer(*, customer: Customer, tag: str, causation: Causation | None = 
     who already has the tag changes nothing and emits nothing.
     """
     tag = _clean_tag(tag)
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (the engine's step): nothing here is meant to
+    # fail and be caught, and a database error fails the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
         locked = relock(customer)
         created = _add_tag(locked, tag)
         if created:

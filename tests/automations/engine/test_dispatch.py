@@ -225,6 +225,7 @@ def test_executions_left_to_run_inline_are_inserted_claimed_by_the_dispatcher(wo
         assert run_execution(execution.pk, prepared=execution) == ExecutionStatus.SUCCEEDED
 
 
+@pytest.mark.django_db(transaction=True)  # the engine's own transactions, not savepoints
 def test_an_inline_run_writes_its_execution_once_and_reads_no_workspace(workspace):
     # given a one-step tag rule
     customer = CustomerFactory.create(workspace=workspace)
@@ -241,6 +242,11 @@ def test_an_inline_run_writes_its_execution_once_and_reads_no_workspace(workspac
     sql = [q["sql"] for q in queries.captured_queries]
     assert len([s for s in sql if s.startswith('UPDATE "automations_execution"')]) == 1
     assert not [s for s in sql if 'FROM "accounts_workspace"' in s.split(" WHERE ")[0]]
+    # and the tag costs no savepoint, and the customer's whole row is read once (locked)
+    assert not [s for s in sql if s.startswith("SAVEPOINT")]
+    full_reads = [s for s in sql if s.startswith("SELECT") and '"catalog_customer"."email"' in s]
+    assert len(full_reads) == 1
+    assert "FOR UPDATE" in full_reads[0]
     assert list(customer.tags.values_list("tag", flat=True)) == ["vip"]
 
 
