@@ -16,7 +16,7 @@ from kombu import Connection
 
 from catalog.events import record_event
 from catalog.models import Event, EventStatus
-from catalog.publisher import PublisherThread, publish_batch
+from catalog.publisher import PublisherThread, publish_batch, walk_unpublished_index
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,6 +34,22 @@ def _store(workspace, count: int, *, later: bool = True) -> list[Event]:
             )
             for n in range(count)
         ]
+
+
+def _copy_unpublished(template: Event, count: int) -> None:
+    """Insert ``count`` copies of ``template`` (new ids, unpublished) in one statement."""
+    columns = [str(f.column) for f in Event._meta.concrete_fields]
+    values = [
+        {"id": "gen_random_uuid()", "dedupe_key": "NULL", "published_at": "NULL"}.get(c, c)
+        for c in columns
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO catalog_event ({', '.join(columns)})"
+            f" SELECT {', '.join(values)} FROM catalog_event, generate_series(1, %s)"
+            " WHERE id = %s",
+            [count, template.pk],
+        )
 
 
 def _drain() -> list[list[str]]:
@@ -167,3 +183,31 @@ def test_the_publisher_thread_wakes_on_the_notify_of_a_stored_event(workspace):
             cursor.execute("NOTIFY typewire_events")
         publisher.join(10)
     assert not publisher.is_alive()
+
+
+def test_the_claim_walks_the_unpublished_index_in_order(workspace):
+    # given a published burst of 20,000 events, whose entries linger in the partial index
+    # until a vacuum
+    (template,) = _store(workspace, 1)
+    _copy_unpublished(template, 20_000)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_event SET published_at = now()")
+    _store(workspace, 3)
+    claim = (
+        Event.objects.select_for_update(skip_locked=True)
+        .filter(published_at__isnull=True)
+        .order_by("recorded_at")
+        .values_list("pk", "status")[:500]
+    )
+    # when the publisher's transaction sets up its claim
+    with transaction.atomic():
+        walk_unpublished_index()
+        plan = claim.explain()
+    # then it is an index scan in recorded_at order, which marks dead entries as it passes
+    # them (a bitmap scan would visit every one of them again on each round)
+    assert "Index Scan using event_unpublished_idx" in plan
+    assert "Bitmap" not in plan
+    # and the setting ends with the transaction
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_bitmapscan")
+        assert cursor.fetchone() == ("on",)
