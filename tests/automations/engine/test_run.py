@@ -41,6 +41,17 @@ def _execution_for(event):
     return Execution.objects.get(event=event)
 
 
+def _take_one(workspace):
+    """A product with 10 in stock, and a pending execution of a rule taking one of them."""
+    product = ProductFactory.create(workspace=workspace, inventory_quantity=10)
+    steps = [step("take", "update_inventory", product_id={"ref": "product_id"}, delta=-1)]
+    make_rule(workspace, "Take one", "product_created", steps)
+    event = emit(
+        workspace, "product_created", {"product_id": product.pk, "title": "Tee", "type": "apparel"}
+    )
+    return product, _execution_for(event)
+
+
 def test_tag_step_applies_its_effect_once_and_chains_the_event(workspace):
     # given
     customer = CustomerFactory.create(workspace=workspace)
@@ -196,13 +207,7 @@ def test_run_rule_runs_the_other_rule_as_a_linked_child_execution(workspace):
 def test_a_worker_dying_before_the_step_recorded_success_leaves_no_effect(workspace, monkeypatch):
     # given a worker that dies after the effect, before the step's success is written: the
     # effect, its AppliedEffect row and the step's success are one transaction
-    product = ProductFactory.create(workspace=workspace, inventory_quantity=10)
-    steps = [step("take", "update_inventory", product_id={"ref": "product_id"}, delta=-1)]
-    make_rule(workspace, "Take one", "product_created", steps)
-    event = emit(
-        workspace, "product_created", {"product_id": product.pk, "title": "Tee", "type": "apparel"}
-    )
-    execution = _execution_for(event)
+    product, execution = _take_one(workspace)
 
     def die(*args, **kwargs):
         raise SystemExit("worker killed")
@@ -237,13 +242,7 @@ def test_a_lease_lost_when_the_last_step_settles_the_execution_rolls_its_effect_
 ):
     # given a one-step rule, and another worker taking the execution over during the step
     # (simulated in the step's own transaction, so its rollback undoes the takeover too)
-    product = ProductFactory.create(workspace=workspace, inventory_quantity=10)
-    steps = [step("take", "update_inventory", product_id={"ref": "product_id"}, delta=-1)]
-    make_rule(workspace, "Take one", "product_created", steps)
-    event = emit(
-        workspace, "product_created", {"product_id": product.pk, "title": "Tee", "type": "apparel"}
-    )
-    execution = _execution_for(event)
+    product, execution = _take_one(workspace)
     theirs = timezone.now() + dt.timedelta(minutes=10)
     logged = engine_run._ExecutionRun._attempt
 
@@ -266,13 +265,7 @@ def test_a_lease_lost_when_the_last_step_settles_the_execution_rolls_its_effect_
 
 def test_a_step_whose_effect_is_recorded_is_not_applied_again(workspace):
     # given an effect already recorded under the step's idempotency key
-    product = ProductFactory.create(workspace=workspace, inventory_quantity=10)
-    steps = [step("take", "update_inventory", product_id={"ref": "product_id"}, delta=-1)]
-    make_rule(workspace, "Take one", "product_created", steps)
-    event = emit(
-        workspace, "product_created", {"product_id": product.pk, "title": "Tee", "type": "apparel"}
-    )
-    execution = _execution_for(event)
+    product, execution = _take_one(workspace)
     recorded: dict[str, object] = {}
     AppliedEffect.objects.create(idempotency_key=f"{execution.pk}:steps[0]", output=recorded)
     # when
