@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -345,10 +345,18 @@ def mark_event(event_id: uuid.UUID | str, *, status: EventStatus, detail: str = 
 
     A conditional update, so two dispatchers racing on one event cannot both settle it.
     """
+    return mark_events([event_id], status=status, detail=detail) == 1
+
+
+def mark_events(
+    event_ids: Sequence[uuid.UUID | str], *, status: EventStatus, detail: str = ""
+) -> int:
+    """``mark_event`` for several events in one statement; return how many were still pending."""
     if status == EventStatus.PENDING:
         raise ValueError("an event can only leave the pending state")
     changes: dict[str, Any] = {"status": status, "status_detail": detail}
     if status == EventStatus.DISPATCHED:
         changes["dispatched_at"] = timezone.now()
-    updated = Event.objects.filter(pk=event_id, status=EventStatus.PENDING).update(**changes)
-    return updated == 1
+    return int(
+        Event.objects.filter(pk__in=list(event_ids), status=EventStatus.PENDING).update(**changes)
+    )

@@ -37,6 +37,7 @@ from automations.matching import config_mismatch
 from automations.models import Execution, ExecutionStatus, Rule
 from automations.triggers import target_rule_id
 from catalog.domain.snapshots import WorkspaceEntityLoader
+from catalog.events import mark_events
 from catalog.models import Event, EventStatus
 from catalog.sql import cast_type, execute_prepared
 
@@ -214,15 +215,12 @@ def _dispatch_locked(
 
 def _mark_dispatched(results: list[DispatchResult]) -> None:
     """Mark the batch's dispatched events, one statement per distinct detail."""
-    now = timezone.now()
     by_detail: dict[str, list[str]] = {}
     for result in results:
         if result.dispatched:
             by_detail.setdefault(result.detail, []).append(result.event_id)
     for detail, ids in by_detail.items():
-        Event.objects.filter(pk__in=ids, status=EventStatus.PENDING).update(
-            status=EventStatus.DISPATCHED, status_detail=detail, dispatched_at=now
-        )
+        mark_events(ids, status=EventStatus.DISPATCHED, detail=detail)
 
 
 def _claim_inline(executions: list[Execution], inline: int) -> None:
