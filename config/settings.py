@@ -366,6 +366,9 @@ TYPEWIRE_SWEEP_BATCH_SIZE = env.int("TYPEWIRE_SWEEP_BATCH_SIZE", default=500)
 TYPEWIRE_EVENT_PUBLISHER = env.bool("TYPEWIRE_EVENT_PUBLISHER", default=True)
 TYPEWIRE_PUBLISH_POLL_SECONDS = env.float("TYPEWIRE_PUBLISH_POLL_SECONDS", default=1.0)
 TYPEWIRE_PUBLISH_BATCH_SIZE = env.int("TYPEWIRE_PUBLISH_BATCH_SIZE", default=500)
+# After a round that found fewer than a batch, the publisher waits this long before the next,
+# so that a steady stream of deliveries is published in rounds of many events, not of a few.
+TYPEWIRE_PUBLISH_LINGER_SECONDS = env.float("TYPEWIRE_PUBLISH_LINGER_SECONDS", default=0.05)
 # false: each accepted webhook publishes its own dispatch on commit, as internal events do (the
 # slower path, kept for comparison and for brokers without a worker on the ingest queue).
 TYPEWIRE_WEBHOOK_PUBLISH_LATER = env.bool("TYPEWIRE_WEBHOOK_PUBLISH_LATER", default=True)

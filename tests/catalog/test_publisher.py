@@ -185,6 +185,38 @@ def test_the_publisher_thread_wakes_on_the_notify_of_a_stored_event(workspace):
     assert not publisher.is_alive()
 
 
+def test_a_stream_of_deliveries_is_published_in_a_few_rounds_not_one_per_event(workspace):
+    # given the publisher loop running, lingering 0.3 s after a round that was not full
+    _drain()
+    publisher = PublisherThread(poll=30, linger=0.3)
+    publisher.start()
+    events: list[Event] = []
+    try:
+        time.sleep(0.5)
+        # when webhook events arrive one at a time, every 20 ms for about 1.5 s
+        for _ in range(75):
+            events += _store(workspace, 1)
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        pks = [e.pk for e in events]
+        while time.monotonic() < deadline:
+            if not Event.objects.filter(pk__in=pks, published_at__isnull=True).exists():
+                break
+            time.sleep(0.05)
+        # then every one is published, once
+        assert _mine(_drain(), events) == sorted(str(pk) for pk in pks)
+        # in rounds that each took what arrived meanwhile (a round marks its events with one
+        # time): about one per linger, not one per event as a loop going round at once made
+        rounds = Event.objects.filter(pk__in=pks).values("published_at").distinct().count()
+        assert rounds <= 12, rounds
+    finally:
+        publisher.stopping.set()
+        with connection.cursor() as cursor:
+            cursor.execute("NOTIFY typewire_events")
+        publisher.join(10)
+    assert not publisher.is_alive()
+
+
 def test_the_claim_walks_the_unpublished_index_in_order(workspace):
     # given a published burst of 20,000 events, whose entries linger in the partial index
     # until a vacuum
