@@ -122,7 +122,10 @@ class Execution(models.Model):
     are unique per (parent, parent step) instead.
     """
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="executions")
+    # Indexed by execution_rule_idx, which it leads.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="executions", db_index=False
+    )
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="executions")
     rule_version = models.PositiveIntegerField()
     event = models.ForeignKey("catalog.Event", on_delete=models.PROTECT, related_name="executions")
@@ -220,7 +223,10 @@ class StepRun(models.Model):
     replays: HTTP actions send it, internal actions record it with their effect.
     """
 
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="steps")
+    # Indexed by step_run_unique_path, which it leads.
+    execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, related_name="steps", db_index=False
+    )
     path = models.CharField(max_length=200)
     step_id = models.CharField(max_length=64)
     action = models.CharField(max_length=100)
@@ -260,7 +266,10 @@ class AttemptOutcome(models.TextChoices):
 class Attempt(models.Model):
     """One try of one step: when, how it ended, and for HTTP what was sent and received."""
 
-    step_run = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="attempt_log")
+    # Indexed by attempt_unique_number, which it leads.
+    step_run = models.ForeignKey(
+        StepRun, on_delete=models.CASCADE, related_name="attempt_log", db_index=False
+    )
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()

@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--burst", type=int, default=20_000, help="deliveries in the burst")
     parser.add_argument("--burst-limit", type=float, default=240.0, help="seconds to drain")
+    parser.add_argument(
+        "--burst-workers", type=int, default=2, help="Celery workers during the burst"
+    )
     parser.add_argument("--rules", type=int, default=10_000, help="fan-out workspace size")
     parser.add_argument("--dispatch-events", type=int, default=50)
     parser.add_argument("--checker-rules", type=int, default=5000)
@@ -142,7 +145,11 @@ def run_scenarios(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
             )
         elif name == "burst":
             result = run_burst(
-                bench, count=args.burst, connections=args.connections, limit=args.burst_limit
+                bench,
+                count=args.burst,
+                workers=args.burst_workers,
+                connections=args.connections,
+                limit=args.burst_limit,
             )
         else:
             result = run_fanout(

@@ -87,7 +87,11 @@ class Event(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="events")
+    # Indexed by event_ws_trigger_idx and event_unique_dedupe_key, both led by the workspace: a
+    # third index would only cost every insert (two per tagging execution) one more write.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     trigger_key = models.CharField(max_length=100)
     # Validated against the trigger's TriggerSpec before insert (record_event).
     payload = models.JSONField()

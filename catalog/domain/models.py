@@ -133,7 +133,10 @@ class Customer(models.Model):
 class CustomerTag(models.Model):
     """One tag on one customer; the unique pair makes "tag once" a database fact."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tags")
+    # Indexed by customer_tag_unique, which it leads.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="tags", db_index=False
+    )
     tag = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
 
