@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -157,25 +160,14 @@ def test_a_publisher_dying_between_claim_and_publish_loses_nothing(workspace):
     assert _mine(_drain(), events) == sorted(str(e.pk) for e in events)
 
 
-def test_the_publisher_thread_wakes_on_the_notify_of_a_stored_event(workspace):
-    # given the publisher loop running with a long poll: only a NOTIFY can wake it in time
+@contextmanager
+def _running(**options: float) -> Iterator[PublisherThread]:
+    """Run the publisher loop in its thread (the ingest queue emptied first); stop it after."""
     _drain()
-    publisher = PublisherThread(poll=30)
+    publisher = PublisherThread(**options)
     publisher.start()
     try:
-        time.sleep(0.5)  # it has drained the (empty) backlog and is listening
-        # when a webhook event is stored
-        started = time.monotonic()
-        (event,) = _store(workspace, 1)
-        # then it is published within a moment, not after the poll
-        deadline = started + 10
-        while time.monotonic() < deadline:
-            if Event.objects.filter(pk=event.pk, published_at__isnull=False).exists():
-                break
-            time.sleep(0.05)
-        assert Event.objects.get(pk=event.pk).published_at is not None
-        assert time.monotonic() - started < 5
-        assert _mine(_drain(), [event]) == [str(event.pk)]
+        yield publisher
     finally:
         publisher.stopping.set()
         # a NOTIFY ends its wait at once
@@ -185,36 +177,46 @@ def test_the_publisher_thread_wakes_on_the_notify_of_a_stored_event(workspace):
     assert not publisher.is_alive()
 
 
+def _wait_published(pks: list[Any], seconds: float = 10) -> None:
+    """Return once every one of ``pks`` is marked published (or ``seconds`` went by)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not Event.objects.filter(pk__in=pks, published_at__isnull=True).exists():
+            return
+        time.sleep(0.05)
+
+
+def test_the_publisher_thread_wakes_on_the_notify_of_a_stored_event(workspace):
+    # given the publisher loop running with a long poll: only a NOTIFY can wake it in time
+    with _running(poll=30):
+        time.sleep(0.5)  # it has drained the (empty) backlog and is listening
+        # when a webhook event is stored
+        started = time.monotonic()
+        (event,) = _store(workspace, 1)
+        # then it is published within a moment, not after the poll
+        _wait_published([event.pk])
+        assert Event.objects.get(pk=event.pk).published_at is not None
+        assert time.monotonic() - started < 5
+        assert _mine(_drain(), [event]) == [str(event.pk)]
+
+
 def test_a_stream_of_deliveries_is_published_in_a_few_rounds_not_one_per_event(workspace):
     # given the publisher loop running, lingering 0.3 s after a round that was not full
-    _drain()
-    publisher = PublisherThread(poll=30, linger=0.3)
-    publisher.start()
     events: list[Event] = []
-    try:
+    with _running(poll=30, linger=0.3):
         time.sleep(0.5)
         # when webhook events arrive one at a time, every 20 ms for about 1.5 s
         for _ in range(75):
             events += _store(workspace, 1)
             time.sleep(0.02)
-        deadline = time.monotonic() + 10
         pks = [e.pk for e in events]
-        while time.monotonic() < deadline:
-            if not Event.objects.filter(pk__in=pks, published_at__isnull=True).exists():
-                break
-            time.sleep(0.05)
+        _wait_published(pks)
         # then every one is published, once
         assert _mine(_drain(), events) == sorted(str(pk) for pk in pks)
         # in rounds that each took what arrived meanwhile (a round marks its events with one
         # time): about one per linger, not one per event as a loop going round at once made
         rounds = Event.objects.filter(pk__in=pks).values("published_at").distinct().count()
         assert rounds <= 12, rounds
-    finally:
-        publisher.stopping.set()
-        with connection.cursor() as cursor:
-            cursor.execute("NOTIFY typewire_events")
-        publisher.join(10)
-    assert not publisher.is_alive()
 
 
 def test_the_claim_walks_the_unpublished_index_in_order(workspace):
