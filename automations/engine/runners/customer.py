@@ -8,6 +8,8 @@ that same transaction, linked to the execution through ``ctx.causation``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.utils import timezone
@@ -28,21 +30,20 @@ from catalog.models import Customer, Journey
 from catalog.types import ValidationError
 
 
-def customer_of(ctx: StepContext) -> Customer:
-    """Return the step's ``customer_id`` customer; PermanentError when not in the workspace.
+@contextmanager
+def step_customer(ctx: StepContext) -> Iterator[Customer]:
+    """Lend the step's ``customer_id`` customer to a service; PermanentError if not found.
 
-    Only its id and workspace are loaded: every service it goes to locks and reads the row.
+    What is given is a reference (the id and the workspace), not a row: every service it goes
+    to locks and reads the row, and that lock checks the workspace in the same query
+    (``relock``), so reading it here first would be a query for nothing. A customer missing
+    from the workspace surfaces there, as the model's ``DoesNotExist``.
     """
     customer_id = ctx.inputs["customer_id"]
-    customer = (
-        Customer.objects.filter(workspace=ctx.workspace, pk=customer_id)
-        .only("pk", "workspace_id")
-        .first()
-    )
-    if customer is None:
-        raise PermanentError(f"customer {customer_id} does not exist in this workspace")
-    customer.workspace = ctx.workspace  # the one just checked: no query to read it again
-    return customer
+    try:
+        yield Customer(pk=customer_id, workspace=ctx.workspace)
+    except Customer.DoesNotExist as exc:
+        raise PermanentError(f"customer {customer_id} does not exist in this workspace") from exc
 
 
 def journey_of(ctx: StepContext) -> Journey:
@@ -57,7 +58,8 @@ def journey_of(ctx: StepContext) -> Journey:
 def tag(ctx: StepContext) -> dict[str, Any]:
     """Add ``tag`` to the customer (emits ``customer_tagged`` when new); no outputs."""
     try:
-        tag_customer(customer=customer_of(ctx), tag=ctx.inputs["tag"], causation=ctx.causation)
+        with step_customer(ctx) as customer:
+            tag_customer(customer=customer, tag=ctx.inputs["tag"], causation=ctx.causation)
     except DomainError as exc:
         raise PermanentError(str(exc)) from exc
     return {}
@@ -66,7 +68,8 @@ def tag(ctx: StepContext) -> dict[str, Any]:
 def untag(ctx: StepContext) -> dict[str, Any]:
     """Remove ``tag`` from the customer (emits ``customer_tagged`` when it was there)."""
     try:
-        untag_customer(customer=customer_of(ctx), tag=ctx.inputs["tag"], causation=ctx.causation)
+        with step_customer(ctx) as customer:
+            untag_customer(customer=customer, tag=ctx.inputs["tag"], causation=ctx.causation)
     except DomainError as exc:
         raise PermanentError(str(exc)) from exc
     return {}
@@ -79,12 +82,13 @@ def update_field(ctx: StepContext) -> dict[str, Any]:
     ``opt_in_changed``.
     """
     try:
-        update_customer_field(
-            customer=customer_of(ctx),
-            field=ctx.inputs["field"],
-            value=ctx.inputs.get("value"),
-            causation=ctx.causation,
-        )
+        with step_customer(ctx) as customer:
+            update_customer_field(
+                customer=customer,
+                field=ctx.inputs["field"],
+                value=ctx.inputs.get("value"),
+                causation=ctx.causation,
+            )
     except (DomainError, ValidationError) as exc:
         raise PermanentError(f"cannot set {ctx.inputs['field']}: {exc}") from exc
     return {}
@@ -137,7 +141,9 @@ def enroll_product_buyers(ctx: StepContext) -> dict[str, Any]:
 def enroll_journey(ctx: StepContext) -> dict[str, Any]:
     """Enroll the customer in the journey (emits ``journey_enrolled`` unless already in it)."""
     try:
-        enroll_service(journey=journey_of(ctx), customer=customer_of(ctx), causation=ctx.causation)
+        journey = journey_of(ctx)
+        with step_customer(ctx) as customer:
+            enroll_service(journey=journey, customer=customer, causation=ctx.causation)
     except DomainError as exc:
         raise PermanentError(str(exc)) from exc
     return {}
@@ -146,12 +152,14 @@ def enroll_journey(ctx: StepContext) -> dict[str, Any]:
 def exit_journey(ctx: StepContext) -> dict[str, Any]:
     """End the customer's enrollment in the journey (emits ``journey_exited`` if they were in)."""
     try:
-        exit_service(
-            journey=journey_of(ctx),
-            customer=customer_of(ctx),
-            reason=str(ctx.inputs.get("reason") or ""),
-            causation=ctx.causation,
-        )
+        journey = journey_of(ctx)
+        with step_customer(ctx) as customer:
+            exit_service(
+                journey=journey,
+                customer=customer,
+                reason=str(ctx.inputs.get("reason") or ""),
+                causation=ctx.causation,
+            )
     except DomainError as exc:
         raise PermanentError(str(exc)) from exc
     return {}

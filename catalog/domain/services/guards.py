@@ -49,8 +49,17 @@ def relock[M: models.Model](obj: M) -> M:
     The locked copy is fresh from the database; a foreign key ``obj`` had loaded (a customer's
     workspace, say) is handed over while it still points at the same row, so reading it from
     the copy costs no query.
+
+    The lock also checks the workspace when ``obj`` names one: a reference built from an id
+    and a workspace (``Customer(pk=..., workspace=...)``, no query) is locked only if the row
+    is in that workspace, else the model's ``DoesNotExist`` is raised.
     """
-    locked = lock(type(obj), obj.pk)
+    workspace_id = getattr(obj, "workspace_id", None)
+    if workspace_id is None:
+        locked = lock(type(obj), obj.pk)
+    else:
+        manager = type(obj)._default_manager
+        locked = manager.select_for_update().get(pk=obj.pk, workspace_id=workspace_id)
     for field in obj._meta.concrete_fields:
         if not field.is_relation or not field.is_cached(obj):  # type: ignore[attr-defined]
             continue

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, models, transaction
+from django.test.utils import CaptureQueriesContext
 
 from catalog.domain import services
 from catalog.domain.models import LineItem
@@ -1150,6 +1151,27 @@ def test_tagging_twice_records_one_tag_and_one_event(workspace):
     assert (first, second) == (True, False)
     assert list(customer.tags.values_list("tag", flat=True)) == ["vip"]
     assert [key for key, _ in emitted(workspace)] == ["customer_tagged"]
+
+
+def test_a_service_given_a_reference_locks_the_row_only_in_the_workspace_named(
+    workspace, other_workspace
+):
+    # given references (an id and a workspace, nothing read) to one customer
+    customer = CustomerFactory.create(workspace=workspace)
+    right = Customer(pk=customer.pk, workspace=workspace)
+    wrong = Customer(pk=customer.pk, workspace=other_workspace)
+    # when the reference names another workspace, the service finds no customer
+    with pytest.raises(Customer.DoesNotExist), transaction.atomic():
+        services.tag_customer(customer=wrong, tag="vip")
+    assert not CustomerTag.objects.exists()
+    # and with its own workspace the tag is added, in one locked read of the row
+    with CaptureQueriesContext(connection) as queries:
+        assert services.tag_customer(customer=right, tag="vip") is True
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "catalog_customer"' in q["sql"]]
+    assert len(reads) == 1
+    assert "FOR UPDATE" in reads[0]
+    assert '"catalog_customer"."workspace_id" =' in reads[0]
+    assert list(customer.tags.values_list("tag", flat=True)) == ["vip"]
 
 
 def test_create_customer_with_a_taken_email_is_refused(workspace):
