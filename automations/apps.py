@@ -13,7 +13,7 @@ class AutomationsConfig(AppConfig):
 
     def ready(self) -> None:
         """Let ``record_event`` skip publishing internal events no enabled rule listens to."""
-        from automations.engine.dispatch import has_listeners
-        from catalog.events import set_listener_check
+        from automations.engine.dispatch import has_listeners, listeners_sql
+        from catalog.events import ListenerCheck, set_listener_check
 
-        set_listener_check(has_listeners)
+        set_listener_check(ListenerCheck(ask=has_listeners, sql=listeners_sql()))

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from celery import current_app
@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from catalog.models import Event, EventSource, EventStatus
 from catalog.registry import get_trigger
+from catalog.sql import cast_type, column_list, execute_prepared, insert_fields, insert_values
 from catalog.types import FieldSpec
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,20 @@ logger = logging.getLogger(__name__)
 # Sent by name: the task lives in automations, which catalog must not import (STYLE 1).
 DISPATCH_TASK = "automations.dispatch_event"
 
-type ListenerCheck = Callable[[int, str], bool]
-"""Whether any enabled rule of a workspace (its id) listens to a trigger key."""
+
+@dataclass(frozen=True, slots=True)
+class ListenerCheck:
+    """Whether any enabled rule of a workspace (its id) listens to a trigger key, asked two ways.
+
+    ``ask(workspace_id, trigger_key)`` answers with a query of its own. ``sql``, when given, is
+    the same question as an SQL boolean expression with two ``%s`` (the workspace id, then the
+    trigger key): on PostgreSQL ``record_event`` asks it inside the statement that inserts the
+    event, so the answer costs no round trip.
+    """
+
+    ask: Callable[[int, str], bool]
+    sql: str | None = None
+
 
 _has_listeners: ListenerCheck | None = None
 NO_LISTENER = "No enabled rule listens to this trigger."
@@ -135,25 +148,31 @@ def record_event(
         dedupe_key=dedupe_key,
         published=not publish_later,
     )
-    event_id, now = event.id, event.recorded_at
-    unheard = (
-        not publish_later
-        and _has_listeners is not None
-        and not _has_listeners(workspace.pk, trigger_key)
-    )
-    if unheard:
-        event.status = EventStatus.DISPATCHED
-        event.status_detail = NO_LISTENER
-        event.dispatched_at = now
-    if dedupe_key is None:
-        event.save(force_insert=True)
-    elif not _insert_unless_duplicate(event):
+    check = None if publish_later else _has_listeners
+    if check is not None and check.sql is not None and connection.vendor == "postgresql":
+        inserted = _insert_asking(event, check.sql)
+    else:
+        if check is not None and not check.ask(workspace.pk, trigger_key):
+            _settle_unheard(event)
+        if dedupe_key is None:
+            event.save(force_insert=True)
+            inserted = True
+        else:
+            inserted = _insert(event)
+    if not inserted:
         raise DuplicateEventError(Event.objects.get(workspace=workspace, dedupe_key=dedupe_key))
     if publish_later:
         notify_publisher()
-    elif not unheard:
-        transaction.on_commit(partial(publish, event_id), robust=True)
+    elif event.status == EventStatus.PENDING:
+        transaction.on_commit(partial(publish, event.id), robust=True)
     return event
+
+
+def _settle_unheard(event: Event) -> None:
+    """Mark ``event`` dispatched to nobody: no enabled rule listens to its trigger."""
+    event.status = EventStatus.DISPATCHED
+    event.status_detail = NO_LISTENER
+    event.dispatched_at = event.recorded_at
 
 
 def build_event(
@@ -303,7 +322,7 @@ class PublisherWaker:
 WAKER = PublisherWaker(interval=0.05)
 
 
-def _insert_unless_duplicate(event: Event) -> bool:
+def _insert(event: Event) -> bool:
     """Insert ``event`` unless its dedupe key exists; return whether it was inserted.
 
     One statement, ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: a duplicate must not abort
@@ -326,6 +345,50 @@ def _insert_unless_duplicate(event: Event) -> bool:
     event._state.adding = False
     event._state.db = using
     return True
+
+
+def _insert_asking(event: Event, listeners_sql: str) -> bool:
+    """``_insert``, settling the event unheard in the same statement when nothing listens.
+
+    PostgreSQL, prepared once per connection: the listener check (``listeners_sql``) is a
+    subquery of the insert, so recording an internal event is one round trip, heard or not.
+    """
+    fields = insert_fields(Event)
+    pending = insert_values({f.attname: getattr(event, f.attname) for f in fields}, fields)
+    unheard = {
+        "status": EventStatus.DISPATCHED.value,
+        "status_detail": NO_LISTENER,
+        "dispatched_at": event.recorded_at,
+    }
+    params: list[Any] = [event.workspace_id, event.trigger_key]
+    for field, value in zip(fields, pending, strict=True):
+        params += [value, unheard[field.name]] if field.name in unheard else [value]
+    rows = execute_prepared(_asking_statement(listeners_sql), params)
+    if not rows:
+        return False
+    ((status,),) = rows
+    if status != EventStatus.PENDING:
+        _settle_unheard(event)
+    event._state.adding = False
+    event._state.db = router.db_for_write(Event)
+    return True
+
+
+@cache
+def _asking_statement(listeners_sql: str) -> str:
+    fields = insert_fields(Event)
+    values = [
+        f"CASE WHEN listened.heard THEN %s::{cast_type(f)} ELSE %s::{cast_type(f)} END"
+        if f.name in ("status", "status_detail", "dispatched_at")
+        else f"%s::{cast_type(f)}"
+        for f in fields
+    ]
+    return (
+        f"WITH listened AS (SELECT {listeners_sql} AS heard)"
+        f" INSERT INTO {Event._meta.db_table} ({column_list(fields)})"
+        f" SELECT {', '.join(values)} FROM listened"
+        f" ON CONFLICT DO NOTHING RETURNING {connection.ops.quote_name('status')}"
+    )
 
 
 def publish(event_id: uuid.UUID | str) -> None:

@@ -10,7 +10,8 @@ Django's cursor wrapper, so they are counted and logged like any query.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -57,3 +58,35 @@ def cast_type(field: models.Field[Any, Any]) -> str:
     its column's type, and without the length an over-long value fails instead of being cut.
     """
     return re.sub(r"\(\d+\)", "", field.db_type(connection) or "text")
+
+
+@cache
+def insert_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
+    """The columns an ``INSERT`` of ``model`` writes: all but generated and auto-increment ones."""
+    return tuple(
+        field
+        for field in model._meta.concrete_fields
+        if not field.generated and not isinstance(field, models.AutoField)
+    )
+
+
+def insert_values(row: Mapping[str, Any], fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
+    """Return the parameters of ``row`` (values by attribute name; absent ones default)."""
+    values = []
+    for field in fields:
+        value = row[field.attname] if field.attname in row else field.get_default()
+        if isinstance(field, models.JSONField):
+            value = connection.ops.adapt_json_value(value, field.encoder)
+        # The driver takes the others as they are (str, int, bool, None, UUID, aware datetime).
+        values.append(value)
+    return values
+
+
+def column_list(fields: Sequence[models.Field[Any, Any]]) -> str:
+    """The quoted column names of ``fields``, comma-separated."""
+    return ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+
+
+def cast_placeholders(fields: Sequence[models.Field[Any, Any]]) -> str:
+    """One ``%s`` per field, each cast to its column's type (``cast_type``)."""
+    return ", ".join(f"%s::{cast_type(field)}" for field in fields)

@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Plan, Role, Workspace
-from catalog.events import WAKER, set_listener_check
+from catalog.events import WAKER, ListenerCheck, set_listener_check
 
 
 def _member(workspace: Workspace, username: str, role: str) -> User:
@@ -72,7 +72,7 @@ def every_trigger_heard() -> Iterator[None]:
     For tests of the publish path itself in a workspace without rules: by default an internal
     event no enabled rule listens to is stored dispatched and never published.
     """
-    previous = set_listener_check(lambda _workspace_id, _trigger_key: True)
+    previous = set_listener_check(ListenerCheck(ask=lambda _workspace_id, _trigger_key: True))
     yield
     set_listener_check(previous)
 

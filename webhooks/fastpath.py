@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -37,7 +37,13 @@ from django.db import InterfaceError, OperationalError, connection, models
 
 from catalog.events import notify_publisher
 from catalog.models import Event
-from catalog.sql import cast_type, execute_prepared
+from catalog.sql import (
+    cast_placeholders,
+    column_list,
+    execute_prepared,
+    insert_fields,
+    insert_values,
+)
 from catalog.types import FieldSpec
 from webhooks.models import Endpoint, InboundDelivery, fingerprint_sql
 from webhooks.verifiers.base import Verifier
@@ -132,10 +138,10 @@ def store_accepted(
     Writes nothing when the endpoint's fingerprint at ``now`` is not ``fingerprint`` or the
     event's dedupe key is taken. PostgreSQL only.
     """
-    event_fields, delivery_fields = _insert_fields(Event), _delivery_fields()
+    event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
     params: list[Any] = [endpoint_id, now, fingerprint]
-    params += _values(event, event_fields)
-    params += _values(delivery, delivery_fields)
+    params += insert_values(event, event_fields)
+    params += insert_values(delivery, delivery_fields)
     params += [event["workspace_id"], event["dedupe_key"]]
     try:
         (row,) = execute_prepared(_statement(), params)
@@ -156,12 +162,12 @@ def store_accepted(
 
 @cache
 def _statement() -> str:
-    event_fields, delivery_fields = _insert_fields(Event), _delivery_fields()
+    event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
     event_table = Event._meta.db_table
     delivery_table = InboundDelivery._meta.db_table
     event_id_column = InboundDelivery._meta.get_field("event").column
     for field in (*event_fields, *delivery_fields):
-        # Values are taken as given (``_values``): a column Django fills on save has no place.
+        # Values are taken as given (``insert_values``): a column Django fills on save has no place.
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             raise ImproperlyConfigured(f"{field} is filled on save; give it a default instead")
     return (
@@ -169,12 +175,12 @@ def _statement() -> str:
         f" SELECT 1 FROM {Endpoint._meta.db_table} e"
         f" WHERE e.id = %s AND {fingerprint_sql('e')} = %s"
         "), ev AS ("
-        f" INSERT INTO {event_table} ({_column_list(event_fields)})"
-        f" SELECT {_placeholders(event_fields)} FROM guard"
+        f" INSERT INTO {event_table} ({column_list(event_fields)})"
+        f" SELECT {cast_placeholders(event_fields)} FROM guard"
         " ON CONFLICT DO NOTHING RETURNING id"
         "), dl AS ("
-        f" INSERT INTO {delivery_table} ({_column_list(delivery_fields)}, {event_id_column})"
-        f" SELECT {_placeholders(delivery_fields)}, ev.id FROM ev"
+        f" INSERT INTO {delivery_table} ({column_list(delivery_fields)}, {event_id_column})"
+        f" SELECT {cast_placeholders(delivery_fields)}, ev.id FROM ev"
         ")"
         " SELECT EXISTS (SELECT 1 FROM guard), (SELECT id FROM ev),"
         f" (SELECT id FROM {event_table} WHERE workspace_id = %s AND dedupe_key = %s)"
@@ -182,34 +188,5 @@ def _statement() -> str:
 
 
 @cache
-def _insert_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
-    return tuple(
-        field
-        for field in model._meta.concrete_fields
-        if not field.generated and not isinstance(field, models.AutoField)
-    )
-
-
-@cache
 def _delivery_fields() -> tuple[models.Field[Any, Any], ...]:
-    return tuple(field for field in _insert_fields(InboundDelivery) if field.name != "event")
-
-
-def _values(row: Mapping[str, Any], fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
-    """Return the parameters of ``row`` (values by attribute name; absent ones default)."""
-    values = []
-    for field in fields:
-        value = row[field.attname] if field.attname in row else field.get_default()
-        if isinstance(field, models.JSONField):
-            value = connection.ops.adapt_json_value(value, field.encoder)
-        # The driver takes the others as they are (str, int, bool, None, UUID, aware datetime).
-        values.append(value)
-    return values
-
-
-def _column_list(fields: Sequence[models.Field[Any, Any]]) -> str:
-    return ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-
-
-def _placeholders(fields: Sequence[models.Field[Any, Any]]) -> str:
-    return ", ".join(f"%s::{cast_type(field)}" for field in fields)
+    return tuple(field for field in insert_fields(InboundDelivery) if field.name != "event")

@@ -67,6 +67,22 @@ def has_listeners(workspace_id: int, trigger_key: str) -> bool:
     ).exists()
 
 
+def listeners_sql() -> str:
+    """``has_listeners`` as an SQL boolean expression: ``%s`` the workspace id, the trigger key.
+
+    ``record_event`` asks it inside the statement that inserts an internal event.
+    """
+    meta = Rule._meta
+    workspace, trigger_key, enabled = (
+        meta.get_field(name).column  # type: ignore[union-attr]  # concrete fields
+        for name in ("workspace", "trigger_key", "is_enabled")
+    )
+    return (
+        f"EXISTS (SELECT 1 FROM {meta.db_table} WHERE {workspace} = %s"
+        f" AND {trigger_key} = %s AND {enabled})"
+    )
+
+
 def matches(rule: Rule, event: Event, loader: WorkspaceEntityLoader | None = None) -> str | None:
     """Return why ``rule`` does not fire for ``event`` (plain English), or None when it does.
 

@@ -199,6 +199,50 @@ def test_an_event_an_enabled_rule_listens_to_is_published_pending(
     assert [(cb.func.__name__, cb.args) for cb in callbacks] == [("publish", (event.id,))]
 
 
+@pytest.mark.parametrize("listened", [True, False], ids=["heard", "unheard"])
+def test_an_internal_event_is_recorded_in_one_statement_heard_or_not(workspace, listened):
+    # given a rule on customer_tagged, switched on or off
+    customer = CustomerFactory.create(workspace=workspace)
+    make_rule(workspace, "Tag", "customer_tagged", TAG_VIP, enabled=listened)
+    # when the event is recorded
+    with CaptureQueriesContext(connection) as queries:
+        event = _tagged(workspace, customer)
+    # then the listener check is part of the insert: no query of its own
+    writes = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(writes) == 1
+    assert writes[0].startswith("WITH listened AS")
+    # and the event is stored as the check decided, the instance saying the same
+    stored = type(event).objects.get(pk=event.pk)
+    expected = (EventStatus.PENDING, "") if listened else (EventStatus.DISPATCHED, NO_LISTENER)
+    assert (stored.status, stored.status_detail) == expected
+    assert (event.status, event.status_detail) == expected
+    assert (stored.dispatched_at is None) is listened
+    assert event.dispatched_at == stored.dispatched_at
+    assert event._state.adding is False
+
+
+def test_the_listener_sql_answers_as_the_listener_query(workspace, other_workspace):
+    # given rules: on, off, on another trigger, in another workspace
+    make_rule(workspace, "On", "customer_tagged", TAG_VIP)
+    make_rule(workspace, "Off", "customer_created", TAG_VIP, enabled=False)
+    make_rule(other_workspace, "Elsewhere", "order_paid", TAG_VIP)
+    cases = [
+        (workspace.pk, "customer_tagged"),
+        (workspace.pk, "customer_created"),
+        (workspace.pk, "order_paid"),
+        (other_workspace.pk, "order_paid"),
+        (other_workspace.pk, "customer_tagged"),
+    ]
+    # when each question is asked both ways
+    answers = []
+    with connection.cursor() as cursor:
+        for case in cases:
+            cursor.execute(f"SELECT {dispatch_module.listeners_sql()}", case)
+            answers.append((cursor.fetchone()[0], dispatch_module.has_listeners(*case)))
+    # then they agree, and say what the rules say
+    assert answers == [(True, True), (False, False), (False, False), (True, True), (False, False)]
+
+
 def test_executions_left_to_run_inline_are_inserted_claimed_by_the_dispatcher(workspace):
     # given three rules of quick internal steps
     customer = CustomerFactory.create(workspace=workspace)
