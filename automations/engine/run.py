@@ -43,6 +43,12 @@ from automations.engine.contract import (
     StepError,
 )
 from automations.engine.limits import admit, check_breaker
+from automations.engine.prepared import (
+    StepSuccess,
+    chain_events,
+    insert_step_run,
+    write_success,
+)
 from automations.engine.scope import CompiledRule, RuleBroken, compiled_for
 from automations.models import (
     AppliedEffect,
@@ -495,19 +501,21 @@ class _ExecutionRun:
         )
         started = timezone.now()
 
-        def succeeded(output: dict[str, Any]) -> None:
+        def succeeded(output: dict[str, Any], effect_key: str | None) -> None:
             # In the effect's transaction for an internal action: they commit together, with
             # the execution's success when nothing follows (a lost lease rolls all back).
-            self._save(
-                step_run,
-                status=StepStatus.SUCCEEDED,
+            finished = timezone.now()
+            outcome = AttemptOutcome.SUCCEEDED
+            success = StepSuccess(
+                step_run=step_run,
                 output=output,
-                error="",
-                finished_at=timezone.now(),
+                attempt=self._attempt_row(step_run, number, started, outcome, "", None, ctx),
+                finished_at=finished,
+                effect_key=effect_key,
+                settle=self.lease if step_run.path == self.final_path else None,
             )
-            self._attempt(step_run, number, started, AttemptOutcome.SUCCEEDED, "", ctx=ctx)
-            if step_run.path == self.final_path:
-                self._succeed()
+            if not write_success(success, self.execution):
+                raise LeaseLost(self.execution.pk)
 
         try:
             output = call_runner(spec, ctx, first_try=first_try, record=succeeded)
@@ -609,6 +617,25 @@ class _ExecutionRun:
         next_attempt_at: dt.datetime | None = None,
         finished: dt.datetime | None = None,
     ) -> Attempt:
+        attempt = self._attempt_row(
+            step_run, number, started, outcome, error, exc, ctx, next_attempt_at, finished
+        )
+        attempt.save(force_insert=True)
+        return attempt
+
+    def _attempt_row(
+        self,
+        step_run: StepRun,
+        number: int,
+        started: dt.datetime,
+        outcome: AttemptOutcome,
+        error: str,
+        exc: StepError | None = None,
+        ctx: StepContext | None = None,
+        next_attempt_at: dt.datetime | None = None,
+        finished: dt.datetime | None = None,
+    ) -> Attempt:
+        """The attempt row of one try, not stored."""
         exchange: HttpExchange | None = exc.exchange if exc is not None else None
         if exchange is None and ctx is not None and ctx.exchanges:
             exchange = ctx.exchanges[-1]
@@ -631,7 +658,6 @@ class _ExecutionRun:
             attempt.response_status = exchange.status
             attempt.response_body = _cap(exchange.response_body)
             attempt.duration_ms = exchange.duration_ms or attempt.duration_ms
-        attempt.save(force_insert=True)
         return attempt
 
     # -- settling ------------------------------------------------------------------------------
@@ -641,7 +667,7 @@ class _ExecutionRun:
         for name, value in changes.items():
             setattr(step_run, name, value)
         if step_run._state.adding:
-            step_run.save(force_insert=True)
+            insert_step_run(step_run)
         else:
             step_run.save(update_fields=list(changes))
 
@@ -743,11 +769,7 @@ class _ExecutionRun:
         # are any, this rule's executions of them (execution_unique_event_rule): a few index
         # probes, however many executions the rule has. Two statements on purpose: as one (a
         # subquery or a join), PostgreSQL may walk every execution of the rule instead.
-        chain = list(
-            Event.objects.filter(Q(root_event_id=root) | Q(pk=root))
-            .exclude(pk=event.pk)
-            .values_list("pk", flat=True)
-        )
+        chain = chain_events(root, but=event.pk)
         again = bool(chain) and (
             Execution.objects.filter(
                 workspace_id=self.execution.workspace_id,
@@ -815,32 +837,30 @@ def call_runner(
     ctx: StepContext,
     *,
     first_try: bool = False,
-    record: Callable[[dict[str, Any]], None] | None = None,
+    record: Callable[[dict[str, Any], str | None], None],
 ) -> dict[str, Any]:
     """Run the action's runner once and return its validated outputs.
 
-    An internal action runs in one transaction with its :class:`AppliedEffect` row and
-    ``record(outputs)`` (the step's success): when the step's key is already there, the effect
-    is not applied again and the recorded outputs are used. An HTTP action is called outside
-    any transaction (it sends the key itself), then ``record`` is called.
+    An internal action runs in one transaction with ``record(outputs, key)`` (the step's
+    success), which stores the :class:`AppliedEffect` under ``key`` with it: when the step's key
+    is already there, the effect is not applied again, the recorded outputs are used and
+    ``key`` is None. An HTTP action is called outside any transaction (it sends the key
+    itself), then ``record(outputs, None)`` is called.
     ``first_try``: this try inserted the step run, so no effect can be recorded under its key
     yet and the lookup is skipped (the row's primary key still refuses a second one).
     """
     runner = spec.load_runner()
     if spec.is_http:
         output = dict(spec.validate_outputs(runner(ctx) or {}))
-        if record is not None:
-            record(output)
+        record(output, None)
         return output
     with transaction.atomic():
         applied = None
         if not first_try:
             applied = AppliedEffect.objects.filter(pk=ctx.idempotency_key).first()
         if applied is not None:
-            output = dict(applied.output)
+            output, key = dict(applied.output), None
         else:
-            output = dict(spec.validate_outputs(runner(ctx) or {}))
-            AppliedEffect.objects.create(idempotency_key=ctx.idempotency_key, output=output)
-        if record is not None:
-            record(output)
+            output, key = dict(spec.validate_outputs(runner(ctx) or {})), ctx.idempotency_key
+        record(output, key)
         return output

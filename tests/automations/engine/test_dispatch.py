@@ -284,7 +284,12 @@ def test_an_inline_run_writes_its_execution_once_and_reads_no_workspace(workspac
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.SUCCEEDED
     sql = [q["sql"] for q in queries.captured_queries]
-    assert len([s for s in sql if s.startswith('UPDATE "automations_execution"')]) == 1
+    updates = [s for s in sql if "UPDATE automations_execution" in s.replace('"', "")]
+    assert len(updates) == 1
+    # and that update is the step's success: step run, attempt, effect and execution at once
+    (success,) = updates
+    for table in ("automations_steprun", "automations_attempt", "automations_appliedeffect"):
+        assert table in success
     assert not [s for s in sql if 'FROM "accounts_workspace"' in s.split(" WHERE ")[0]]
     # and the tag costs no savepoint, and the customer's whole row is read once, locked, with
     # no read of it before the lock
