@@ -1156,6 +1156,28 @@ def test_tagging_twice_records_one_tag_and_one_event(workspace):
 def test_a_service_given_a_reference_locks_the_row_only_in_the_workspace_named(
     workspace, other_workspace
 ):
+    # given references (an id and a workspace, nothing read) to one tagged customer
+    customer = CustomerFactory.create(workspace=workspace)
+    CustomerTag.objects.create(customer=customer, tag="vip")
+    right = Customer(pk=customer.pk, workspace=workspace)
+    wrong = Customer(pk=customer.pk, workspace=other_workspace)
+    # when the reference names another workspace, the service finds no customer
+    with pytest.raises(Customer.DoesNotExist), transaction.atomic():
+        services.untag_customer(customer=wrong, tag="vip")
+    assert CustomerTag.objects.count() == 1
+    # and with its own workspace the tag is removed, after one locked read of the row
+    with CaptureQueriesContext(connection) as queries:
+        assert services.untag_customer(customer=right, tag="vip") is True
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "catalog_customer"' in q["sql"]]
+    assert len(reads) == 1
+    assert "FOR UPDATE" in reads[0]
+    assert '"catalog_customer"."workspace_id" =' in reads[0]
+    assert not customer.tags.exists()
+
+
+def test_tagging_a_reference_locks_the_customer_in_its_workspace_and_tags_in_one_statement(
+    workspace, other_workspace
+):
     # given references (an id and a workspace, nothing read) to one customer
     customer = CustomerFactory.create(workspace=workspace)
     right = Customer(pk=customer.pk, workspace=workspace)
@@ -1164,14 +1186,35 @@ def test_a_service_given_a_reference_locks_the_row_only_in_the_workspace_named(
     with pytest.raises(Customer.DoesNotExist), transaction.atomic():
         services.tag_customer(customer=wrong, tag="vip")
     assert not CustomerTag.objects.exists()
-    # and with its own workspace the tag is added, in one locked read of the row
+    assert not Event.objects.exists()
+    # and with its own workspace the lock and the tag are one statement, no row read
     with CaptureQueriesContext(connection) as queries:
         assert services.tag_customer(customer=right, tag="vip") is True
-    reads = [q["sql"] for q in queries.captured_queries if 'FROM "catalog_customer"' in q["sql"]]
-    assert len(reads) == 1
-    assert "FOR UPDATE" in reads[0]
-    assert '"catalog_customer"."workspace_id" =' in reads[0]
+    touching = [q["sql"] for q in queries.captured_queries if "catalog_customer" in q["sql"]]
+    assert len(touching) == 1
+    (statement,) = touching
+    assert "FOR UPDATE" in statement
+    assert "INSERT INTO" in statement
+    assert "email" not in statement
     assert list(customer.tags.values_list("tag", flat=True)) == ["vip"]
+    assert Event.objects.get().trigger_key == "customer_tagged"
+    # and tagging again adds nothing and records nothing
+    assert services.tag_customer(customer=right, tag="vip") is False
+    assert Event.objects.count() == 1
+
+
+def test_tagging_off_postgresql_gives_the_same_answers(workspace, other_workspace, monkeypatch):
+    # given the path other databases take (the SQLite demo): relock, then the insert
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    customer = CustomerFactory.create(workspace=workspace)
+    # when / then: another workspace's reference finds no customer, then new, then known
+    with pytest.raises(Customer.DoesNotExist), transaction.atomic():
+        services.tag_customer(customer=Customer(pk=customer.pk, workspace=other_workspace), tag="a")
+    right = Customer(pk=customer.pk, workspace=workspace)
+    assert services.tag_customer(customer=right, tag="vip") is True
+    assert services.tag_customer(customer=right, tag="vip") is False
+    assert list(customer.tags.values_list("tag", flat=True)) == ["vip"]
+    assert Event.objects.filter(trigger_key="customer_tagged").count() == 1
 
 
 def test_create_customer_with_a_taken_email_is_refused(workspace):
