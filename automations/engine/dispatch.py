@@ -141,13 +141,26 @@ def dispatch_events(
             .order_by("pk")
         }
         rules_of = _RuleReader()
-        results: list[DispatchResult] = []
+        matched: list[_Matched | str] = []
+        waiting: list[_Matched] = []  # built, to be inserted together
         for event_id in event_ids:
             event = locked.pop(str(event_id), None)
             if event is None:
-                results.append(DispatchResult(str(event_id), dispatched=False))
+                matched.append(str(event_id))
                 continue
-            results.append(_dispatch_locked(event, rules_of(event), moment, inline))
+            match = _match_locked(event, rules_of(event))
+            if match.capped:
+                # A capped rule counts the executions inserted before its admission.
+                _insert_matched(waiting)
+                waiting = []
+            match.build(moment, inline)
+            waiting.append(match)
+            matched.append(match)
+        _insert_matched(waiting)
+        results = [
+            m.result() if isinstance(m, _Matched) else DispatchResult(m, dispatched=False)
+            for m in matched
+        ]
         _mark_dispatched(results)
         kept = {execution.pk for result in results for execution in result.inline}
         enqueue_runs([pk for r in results for pk in r.execution_ids if pk not in kept])
@@ -182,10 +195,64 @@ class _RuleReader:
         return rules
 
 
-def _dispatch_locked(
-    event: Event, rules: list[Rule], moment: dt.datetime, inline: int
-) -> DispatchResult:
-    """Match one locked pending event and insert its executions (not marking it yet)."""
+@dataclass(slots=True)
+class _Matched:
+    """One locked pending event matched against its rules; its executions built, then stored."""
+
+    event: Event
+    rules: list[Rule]
+    matching: list[Rule]
+    skipped: dict[int, str]
+    executions: list[Execution] = field(default_factory=list)
+
+    @property
+    def capped(self) -> bool:
+        """Whether a matching rule's admission counts executions (a rate cap, not paused)."""
+        return any(r.rate_limit_per_minute is not None and not r.is_paused for r in self.matching)
+
+    def build(self, moment: dt.datetime, inline: int) -> None:
+        """Admit the matching rules and build their executions (not inserted)."""
+        if not self.matching:
+            return
+        admitted = admit(self.matching, now=moment)
+        self.executions = [
+            Execution(
+                workspace_id=self.event.workspace_id,
+                rule=rule,
+                rule_version=rule.version,
+                event=self.event,
+                status=admitted[rule.pk],
+                admitted_at=moment if admitted[rule.pk] == ExecutionStatus.PENDING else None,
+            )
+            for rule in self.matching
+        ]
+        _claim_inline(self.executions, inline)
+
+    def result(self) -> DispatchResult:
+        """What dispatch did for this event, once its executions are inserted."""
+        execution_ids: list[int] = []
+        held_ids: list[int] = []
+        ready: list[Execution] = []
+        for execution in self.executions:
+            if execution._state.adding:  # not new: the (event, rule) pair existed
+                continue
+            if execution.status == ExecutionStatus.HELD:
+                held_ids.append(execution.pk)
+                continue
+            execution_ids.append(execution.pk)
+            if execution.status == ExecutionStatus.RUNNING:
+                execution.workspace = self.event.workspace
+                ready.append(execution)
+        detail = f"{len(self.matching)} of {len(self.rules)} enabled rule(s) matched"
+        if held_ids:
+            detail += f", {len(held_ids)} held (paused or over the rate cap)"
+        return DispatchResult(
+            str(self.event.pk), True, execution_ids, self.skipped, held_ids, ready, detail=detail
+        )
+
+
+def _match_locked(event: Event, rules: list[Rule]) -> _Matched:
+    """Match one locked pending event against its trigger's enabled rules."""
     skipped: dict[int, str] = {}
     matching: list[Rule] = []
     loader = WorkspaceEntityLoader(event.workspace_id)
@@ -195,38 +262,12 @@ def _dispatch_locked(
             matching.append(rule)
         else:
             skipped[rule.pk] = why
-    execution_ids: list[int] = []
-    held_ids: list[int] = []
-    ready: list[Execution] = []
-    if matching:
-        # Inserted before the batch's next event is admitted: a capped rule counts them.
-        admitted = admit(matching, now=moment)
-        executions = [
-            Execution(
-                workspace_id=event.workspace_id,
-                rule=rule,
-                rule_version=rule.version,
-                event=event,
-                status=admitted[rule.pk],
-                admitted_at=moment if admitted[rule.pk] == ExecutionStatus.PENDING else None,
-            )
-            for rule in matching
-        ]
-        _claim_inline(executions, inline)
-        for execution in _insert_new(executions):
-            if execution.status == ExecutionStatus.HELD:
-                held_ids.append(execution.pk)
-                continue
-            execution_ids.append(execution.pk)
-            if execution.status == ExecutionStatus.RUNNING:
-                execution.workspace = event.workspace
-                ready.append(execution)
-    detail = f"{len(matching)} of {len(rules)} enabled rule(s) matched"
-    if held_ids:
-        detail += f", {len(held_ids)} held (paused or over the rate cap)"
-    return DispatchResult(
-        str(event.pk), True, execution_ids, skipped, held_ids, ready, detail=detail
-    )
+    return _Matched(event, rules, matching, skipped)
+
+
+def _insert_matched(batch: list[_Matched]) -> None:
+    """Insert the executions of several matched events with one statement."""
+    _insert_new([execution for match in batch for execution in match.executions])
 
 
 def _mark_dispatched(results: list[DispatchResult]) -> None:
@@ -288,10 +329,11 @@ def _insert_new(executions: list[Execution]) -> list[Execution]:
     """Insert the executions, skipping any (event, rule) pair that exists; return the new ones.
 
     One ``INSERT ... SELECT FROM unnest(<one array per column>) ON CONFLICT DO NOTHING
-    RETURNING id, rule_id`` (the unique constraint on (event, rule) makes a repeated dispatch
-    create nothing), so the new rows are known without reading them back, and an event that
-    100 rules match costs one short statement rather than the ORM compiling a 100-row insert.
-    The statement is prepared once per connection and bound on the server (``catalog.sql``).
+    RETURNING id, rule_id, event_id`` (the unique constraint on (event, rule) makes a repeated
+    dispatch create nothing), so the new rows are known without reading them back, and a batch
+    of events that rules match costs one short statement rather than the ORM compiling a
+    multi-row insert. The statement is prepared once per connection and bound on the server
+    (``catalog.sql``). The new ones get their primary key; the others stay unsaved.
     """
     if not executions:
         return []
@@ -303,16 +345,20 @@ def _insert_new(executions: list[Execution]) -> list[Execution]:
             Execution.objects._insert(  # type: ignore[attr-defined]
                 executions,
                 fields=list(_execution_fields()),
-                returning_fields=[Execution._meta.pk, Execution._meta.get_field("rule")],
+                returning_fields=[
+                    Execution._meta.pk,
+                    Execution._meta.get_field("rule"),
+                    Execution._meta.get_field("event"),
+                ],
                 using=connection.alias,
                 on_conflict=OnConflict.IGNORE,
             )
             or []
         )
-    new = {rule_id: pk for pk, rule_id in rows}
+    new = {(rule_id, str(event_id)): pk for pk, rule_id, event_id in rows}
     created = []
     for execution in executions:
-        pk = new.get(execution.rule_id)
+        pk = new.get((execution.rule_id, str(execution.event_id)))
         if pk is None:
             continue
         execution.pk = pk
@@ -355,10 +401,12 @@ def _insert_sql() -> str:
     quote = connection.ops.quote_name
     names = ", ".join(quote(str(f.column)) for f in fields)
     arrays = ", ".join(f"%s::{cast_type(f)}[]" for f in fields)
-    rule_column = quote(str(Execution._meta.get_field("rule").column))
+    returned = ", ".join(
+        quote(str(Execution._meta.get_field(name).column)) for name in ("id", "rule", "event")
+    )
     return (
         f"INSERT INTO {quote(Execution._meta.db_table)} ({names}) SELECT * FROM unnest({arrays})"
-        f" ON CONFLICT DO NOTHING RETURNING {quote(str(Execution._meta.pk.column))}, {rule_column}"
+        f" ON CONFLICT DO NOTHING RETURNING {returned}"
     )
 
 

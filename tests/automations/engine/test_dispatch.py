@@ -345,6 +345,8 @@ def test_a_batch_is_dispatched_in_one_transaction_with_the_rules_read_once(works
     assert len([s for s in sql if 'FROM "catalog_event"' in s and "FOR UPDATE" in s]) == 1
     assert len([s for s in sql if 'FROM "automations_rule"' in s]) == 1
     assert len([s for s in sql if s.startswith('UPDATE "catalog_event"')]) == 1
+    # and the three events' executions are inserted with one statement
+    assert len([s for s in sql if s.startswith('INSERT INTO "automations_execution"')]) == 1
 
 
 def test_a_capped_rule_counts_the_executions_of_earlier_events_in_the_same_batch(workspace):
@@ -359,6 +361,43 @@ def test_a_capped_rule_counts_the_executions_of_earlier_events_in_the_same_batch
     assert [len(r.execution_ids) for r in results] == [1, 0]
     assert [len(r.held_ids) for r in results] == [0, 1]
     assert Execution.objects.get(event=second).status == ExecutionStatus.HELD
+
+
+def test_a_capped_rule_counts_the_executions_of_uncapped_events_batched_before_it(workspace):
+    # given an uncapped rule and a capped one on other triggers, the capped one allowed one a
+    # minute, and a batch whose events before the capped one's are inserted together
+    customer = CustomerFactory.create(workspace=workspace)
+    free = make_rule(workspace, "Free", "customer_tagged", TAG_VIP)
+    capped = make_rule(workspace, "Capped", "customer_created", TAG_VIP)
+    Rule.objects.filter(pk=capped.pk).update(rate_limit_per_minute=1)
+    tagged = [_tagged(workspace, customer, tag) for tag in ("a", "b")]
+    created = [
+        emit(
+            workspace,
+            "customer_created",
+            {"customer_id": customer.pk, "email": customer.email, "source": "shopify"},
+        )
+        for _ in range(2)
+    ]
+    batch = [tagged[0], created[0], tagged[1], created[1]]
+    # when
+    results = dispatch_events([event.pk for event in batch])
+    # then every free execution is pending, and the cap held the second capped one
+    assert [(len(r.execution_ids), len(r.held_ids)) for r in results] == [
+        (1, 0),
+        (1, 0),
+        (1, 0),
+        (0, 1),
+    ]
+    statuses = {
+        (e.rule_id, e.event_id): e.status for e in Execution.objects.filter(event__in=batch)
+    }
+    assert statuses == {
+        (free.pk, tagged[0].pk): ExecutionStatus.PENDING,
+        (capped.pk, created[0].pk): ExecutionStatus.PENDING,
+        (free.pk, tagged[1].pk): ExecutionStatus.PENDING,
+        (capped.pk, created[1].pk): ExecutionStatus.HELD,
+    }
 
 
 def test_an_event_that_breaks_its_batch_does_not_hold_up_the_others(workspace, monkeypatch):
