@@ -401,9 +401,8 @@ def _insert_sql() -> str:
     quote = connection.ops.quote_name
     names = ", ".join(quote(str(f.column)) for f in fields)
     arrays = ", ".join(f"%s::{cast_type(f)}[]" for f in fields)
-    returned = ", ".join(
-        quote(str(Execution._meta.get_field(name).column)) for name in ("id", "rule", "event")
-    )
+    by_name = {f.name: f for f in Execution._meta.concrete_fields}
+    returned = ", ".join(quote(str(by_name[name].column)) for name in ("id", "rule", "event"))
     return (
         f"INSERT INTO {quote(Execution._meta.db_table)} ({names}) SELECT * FROM unnest({arrays})"
         f" ON CONFLICT DO NOTHING RETURNING {returned}"
