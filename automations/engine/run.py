@@ -476,7 +476,7 @@ class _ExecutionRun:
             inputs = validated_inputs(spec, step, self.resolver.resolve)
         except InputError as exc:
             self._save(step_run, attempts=number, started_at=step_run.started_at or now)
-            self._attempt(step_run, number, now, AttemptOutcome.FAILED, str(exc))
+            self._attempt(step_run, number, now, AttemptOutcome.FAILED, str(exc)).save()
             return self._fail(step_run, str(exc))
         # Stored running before the try (inserted so on a first run), so that a worker dying
         # during it leaves a try to count and log (``_note_lost_attempt``).
@@ -509,7 +509,7 @@ class _ExecutionRun:
             success = StepSuccess(
                 step_run=step_run,
                 output=output,
-                attempt=self._attempt_row(step_run, number, started, outcome, "", None, ctx),
+                attempt=self._attempt(step_run, number, started, outcome, "", None, ctx),
                 finished_at=finished,
                 effect_key=effect_key,
                 settle=self.lease if step_run.path == self.final_path else None,
@@ -581,13 +581,13 @@ class _ExecutionRun:
         tried = step_run.attempt_log.filter(started_at__gte=step_run.started_at).count() + 1
         if tried >= limit:
             detail = f"{exc.detail} (gave up after {tried} attempts)"
-            self._attempt(step_run, number, started, AttemptOutcome.FAILED, detail, exc, ctx)
+            self._attempt(step_run, number, started, AttemptOutcome.FAILED, detail, exc, ctx).save()
             return self._fail(step_run, detail)
         finished = timezone.now()
         due = finished + backoff(tried, exc.retry_after)
         self._attempt(
             step_run, number, started, AttemptOutcome.RETRYABLE, exc.detail, exc, ctx, due, finished
-        )
+        ).save()
         self._save(step_run, status=StepStatus.RETRYING, next_attempt_at=due, error=exc.detail)
         self._settle(ExecutionStatus.WAITING, resume_at=due)
         return _Stop(ExecutionStatus.WAITING)
@@ -600,7 +600,8 @@ class _ExecutionRun:
         exc: PermanentError,
         ctx: StepContext,
     ) -> _Stop:
-        self._attempt(step_run, number, started, AttemptOutcome.FAILED, exc.detail, exc, ctx)
+        outcome = AttemptOutcome.FAILED
+        self._attempt(step_run, number, started, outcome, exc.detail, exc, ctx).save()
         if exc.disable_target:
             self._save(step_run, output={"target_disabled": True})
         return self._fail(step_run, exc.detail)
@@ -617,25 +618,7 @@ class _ExecutionRun:
         next_attempt_at: dt.datetime | None = None,
         finished: dt.datetime | None = None,
     ) -> Attempt:
-        attempt = self._attempt_row(
-            step_run, number, started, outcome, error, exc, ctx, next_attempt_at, finished
-        )
-        attempt.save(force_insert=True)
-        return attempt
-
-    def _attempt_row(
-        self,
-        step_run: StepRun,
-        number: int,
-        started: dt.datetime,
-        outcome: AttemptOutcome,
-        error: str,
-        exc: StepError | None = None,
-        ctx: StepContext | None = None,
-        next_attempt_at: dt.datetime | None = None,
-        finished: dt.datetime | None = None,
-    ) -> Attempt:
-        """The attempt row of one try, not stored."""
+        """The attempt row of one try, not stored yet."""
         exchange: HttpExchange | None = exc.exchange if exc is not None else None
         if exchange is None and ctx is not None and ctx.exchanges:
             exchange = ctx.exchanges[-1]

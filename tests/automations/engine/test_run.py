@@ -213,7 +213,7 @@ def test_a_worker_dying_before_the_step_recorded_success_leaves_no_effect(worksp
         raise SystemExit("worker killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(engine_run._ExecutionRun, "_attempt_row", die)
+        patch.setattr(engine_run._ExecutionRun, "_attempt", die)
         with pytest.raises(SystemExit):
             run_execution(execution.pk)
     product.refresh_from_db()
@@ -244,13 +244,13 @@ def test_a_lease_lost_when_the_last_step_settles_the_execution_rolls_its_effect_
     # (simulated in the step's own transaction, so its rollback undoes the takeover too)
     product, execution = _take_one(workspace)
     theirs = timezone.now() + dt.timedelta(minutes=10)
-    logged = engine_run._ExecutionRun._attempt_row
+    logged = engine_run._ExecutionRun._attempt
 
     def taken_over(self, *args, **kwargs):
         Execution.objects.filter(pk=execution.pk).update(lease_until=theirs)
         return logged(self, *args, **kwargs)
 
-    monkeypatch.setattr(engine_run._ExecutionRun, "_attempt_row", taken_over)
+    monkeypatch.setattr(engine_run._ExecutionRun, "_attempt", taken_over)
     # when
     status = run_execution(execution.pk)
     # then the effect, its record and the step's success went back with the lost lease
