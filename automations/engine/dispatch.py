@@ -325,8 +325,8 @@ def _with_definitions(rules: list[Rule], workspace: Workspace) -> list[Rule]:
     return rules
 
 
-def _insert_new(executions: list[Execution]) -> list[Execution]:
-    """Insert the executions, skipping any (event, rule) pair that exists; return the new ones.
+def _insert_new(executions: list[Execution]) -> None:
+    """Insert the executions, skipping any (event, rule) pair that exists.
 
     One ``INSERT ... SELECT FROM unnest(<one array per column>) ON CONFLICT DO NOTHING
     RETURNING id, rule_id, event_id`` (the unique constraint on (event, rule) makes a repeated
@@ -336,7 +336,7 @@ def _insert_new(executions: list[Execution]) -> list[Execution]:
     (``catalog.sql``). The new ones get their primary key; the others stay unsaved.
     """
     if not executions:
-        return []
+        return
     if connection.vendor == "postgresql":
         columns = [_column(model_field, executions) for model_field in _execution_fields()]
         rows = execute_prepared(_insert_sql(), columns)
@@ -356,16 +356,12 @@ def _insert_new(executions: list[Execution]) -> list[Execution]:
             or []
         )
     new = {(rule_id, str(event_id)): pk for pk, rule_id, event_id in rows}
-    created = []
     for execution in executions:
         pk = new.get((execution.rule_id, str(execution.event_id)))
-        if pk is None:
-            continue
-        execution.pk = pk
-        execution._state.adding = False
-        execution._state.db = connection.alias
-        created.append(execution)
-    return created
+        if pk is not None:
+            execution.pk = pk
+            execution._state.adding = False
+            execution._state.db = connection.alias
 
 
 def _column(model_field: models.Field[Any, Any], executions: list[Execution]) -> list[Any]:
