@@ -129,8 +129,15 @@ class Execution(models.Model):
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="executions")
     rule_version = models.PositiveIntegerField()
     event = models.ForeignKey("catalog.Event", on_delete=models.PROTECT, related_name="executions")
+    # Indexed by execution_unique_child_step (parent, parent_step) where parent is set, which
+    # every lookup of a parent's children can use: most executions have none to index.
     parent = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        db_index=False,
     )
     parent_step = models.CharField(max_length=200, blank=True)
     status = models.CharField(
