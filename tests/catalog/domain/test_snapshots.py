@@ -26,12 +26,12 @@ pytestmark = pytest.mark.django_db
 
 
 def _labelled_customer() -> Customer:
-    customer = CustomerFactory(order_count=3, custom_values={"shoe_size": 42})
+    customer = CustomerFactory.create(order_count=3, custom_values={"shoe_size": 42})
     for tag in ("vip", "Beta", "älter"):
-        CustomerTagFactory(customer=customer, tag=tag)
+        CustomerTagFactory.create(customer=customer, tag=tag)
     for name in ("b", "a"):
-        segment = SegmentFactory(workspace=customer.workspace, name=name)
-        SegmentMembershipFactory(customer=customer, segment=segment)
+        segment = SegmentFactory.create(workspace=customer.workspace, name=name)
+        SegmentMembershipFactory.create(customer=customer, segment=segment)
     return customer
 
 
@@ -54,7 +54,7 @@ def test_the_loader_reads_a_customer_with_its_tags_and_segments_in_one_query(
 def test_with_labels_gives_a_customer_without_tags_empty_lists(
     django_assert_num_queries: Any,
 ) -> None:
-    customer = CustomerFactory()
+    customer = CustomerFactory.create()
 
     with django_assert_num_queries(1):
         snapshot = customer_to_json(with_labels(Customer.objects.filter(pk=customer.pk)).get())
@@ -65,8 +65,8 @@ def test_with_labels_gives_a_customer_without_tags_empty_lists(
 
 def test_the_loader_finds_nothing_in_another_workspace_or_for_an_unknown_id() -> None:
     customer = _labelled_customer()
-    order = OrderFactory(customer=customer, workspace=customer.workspace)
-    other = WorkspaceFactory()
+    order = OrderFactory.create(customer=customer, workspace=customer.workspace)
+    other = WorkspaceFactory.create()
 
     assert WorkspaceEntityLoader(other.pk).load("customer", customer.pk) is None
     assert WorkspaceEntityLoader(other.pk).load("order", order.pk) is None
@@ -74,8 +74,8 @@ def test_the_loader_finds_nothing_in_another_workspace_or_for_an_unknown_id() ->
 
 
 def test_the_loader_reads_other_entities_once_per_loader(django_assert_num_queries: Any) -> None:
-    customer = CustomerFactory()
-    order = OrderFactory(customer=customer, workspace=customer.workspace)
+    customer = CustomerFactory.create()
+    order = OrderFactory.create(customer=customer, workspace=customer.workspace)
     loader = WorkspaceEntityLoader(customer.workspace_id)
 
     with django_assert_num_queries(1):
@@ -89,7 +89,7 @@ def test_the_loader_reads_other_entities_once_per_loader(django_assert_num_queri
 def test_a_changed_customer_is_read_fresh_by_a_new_loader() -> None:
     customer = _labelled_customer()
     WorkspaceEntityLoader(customer.workspace_id).load("customer", customer.pk)
-    CustomerTagFactory(customer=customer, tag="new")
+    CustomerTagFactory.create(customer=customer, tag="new")
 
     snapshot = WorkspaceEntityLoader(customer.workspace_id).load("customer", customer.pk)
 
