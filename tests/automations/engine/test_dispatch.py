@@ -269,6 +269,49 @@ def test_executions_left_to_run_inline_are_inserted_claimed_by_the_dispatcher(wo
         assert run_execution(execution.pk, prepared=execution) == ExecutionStatus.SUCCEEDED
 
 
+class _Elsewhere:
+    """The database connection as dispatch sees it off PostgreSQL (the SQLite demo's path)."""
+
+    vendor = "sqlite"
+
+    def __getattr__(self, name):
+        return getattr(connection, name)
+
+
+def test_off_postgresql_dispatch_inserts_through_the_orm_with_the_same_outcome(
+    workspace, monkeypatch
+):
+    # given three rules of quick internal steps, and dispatch on the ORM's insert
+    monkeypatch.setattr(dispatch_module, "connection", _Elsewhere())
+    customer = CustomerFactory.create(workspace=workspace)
+    for name in ("A", "B", "C"):
+        make_rule(workspace, name, "customer_tagged", TAG_VIP)
+    event = _tagged(workspace, customer)
+    # when dispatch keeps one for this worker
+    with CaptureQueriesContext(connection) as queries:
+        result = dispatch_event(event.pk, inline=1)
+    # then the ORM inserted three executions, one of them claimed and handed back ready to run
+    inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT INTO")]
+    assert len(inserts) == 1
+    assert "unnest" not in inserts[0]
+    stored = {e.pk: e for e in Execution.objects.filter(event=event)}
+    assert sorted(result.execution_ids) == sorted(stored)
+    assert sorted(e.status for e in stored.values()) == [
+        ExecutionStatus.PENDING,
+        ExecutionStatus.PENDING,
+        ExecutionStatus.RUNNING,
+    ]
+    (kept,) = result.inline
+    assert stored[kept.pk].status == ExecutionStatus.RUNNING
+    assert kept.rule.pk == stored[kept.pk].rule_id
+    assert kept.workspace == workspace
+    # and seen pending again, it creates nothing new
+    type(event).objects.filter(pk=event.pk).update(status=EventStatus.PENDING)
+    again = dispatch_event(event.pk)
+    assert again.execution_ids == []
+    assert Execution.objects.filter(event=event).count() == 3
+
+
 @pytest.mark.django_db(transaction=True)  # the engine's own transactions, not savepoints
 def test_an_inline_run_writes_its_execution_once_and_reads_no_workspace(workspace):
     # given a one-step tag rule
