@@ -204,6 +204,7 @@ class _NewExecution:
     admitted_at: dt.datetime | None
     lease_until: dt.datetime | None = None
     started_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None  # set when inserted
     pk: int | None = None  # None until inserted; stays None when the (event, rule) pair existed
 
 
@@ -215,7 +216,6 @@ class _Matched:
     rules: list[Rule]
     matching: list[Rule]
     skipped: dict[int, str]
-    moment: dt.datetime | None = None
     executions: list[_NewExecution] = field(default_factory=list)
 
     @property
@@ -230,7 +230,6 @@ class _Matched:
         more on building 100 ``Execution`` objects than on inserting them. Only the few run
         inline become instances (``result``).
         """
-        self.moment = moment
         if not self.matching:
             return
         admitted = admit(self.matching, now=moment)
@@ -258,7 +257,7 @@ class _Matched:
                 continue
             execution_ids.append(new.pk)
             if new.status == ExecutionStatus.RUNNING:
-                ready.append(self._instance(new))
+                ready.append(self._instance(new, new.created_at or timezone.now()))
         detail = f"{len(self.matching)} of {len(self.rules)} enabled rule(s) matched"
         if held_ids:
             detail += f", {len(held_ids)} held (paused or over the rate cap)"
@@ -266,7 +265,7 @@ class _Matched:
             str(self.event.pk), True, execution_ids, self.skipped, held_ids, ready, detail=detail
         )
 
-    def values(self, new: _NewExecution) -> dict[str, Any]:
+    def values(self, new: _NewExecution, created: dt.datetime) -> dict[str, Any]:
         """The row's values by attribute name; the fields left out take their defaults."""
         return {
             "workspace_id": self.event.workspace_id,
@@ -277,10 +276,10 @@ class _Matched:
             "admitted_at": new.admitted_at,
             "lease_until": new.lease_until,
             "started_at": new.started_at,
-            "created_at": self.moment,
+            "created_at": created,
         }
 
-    def _instance(self, new: _NewExecution) -> Execution:
+    def _instance(self, new: _NewExecution, created: dt.datetime) -> Execution:
         """The inserted execution as a model instance, its rule, event and workspace attached."""
         execution = Execution(
             pk=new.pk,
@@ -292,7 +291,7 @@ class _Matched:
             admitted_at=new.admitted_at,
             lease_until=new.lease_until,
             started_at=new.started_at,
-            created_at=self.moment or timezone.now(),  # set by build, which made ``new``
+            created_at=created,
         )
         execution._state.adding = False
         execution._state.db = connection.alias
@@ -385,7 +384,8 @@ def _insert_new(rows: list[tuple[_Matched, _NewExecution]]) -> None:
     """
     if not rows:
         return
-    values = [match.values(new) for match, new in rows]
+    created = timezone.now()
+    values = [match.values(new, created) for match, new in rows]
     if connection.vendor == "postgresql":
         columns = [_column(model_field, values) for model_field in _execution_fields()]
         inserted = execute_prepared(_insert_sql(), columns)
@@ -407,6 +407,7 @@ def _insert_new(rows: list[tuple[_Matched, _NewExecution]]) -> None:
     new_pks = {(rule_id, str(event_id)): pk for pk, rule_id, event_id in inserted}
     for match, new in rows:
         new.pk = new_pks.get((new.rule.pk, str(match.event.pk)))
+        new.created_at = created
 
 
 def _column(model_field: models.Field[Any, Any], rows: list[dict[str, Any]]) -> list[Any]:
