@@ -388,7 +388,15 @@ def _insert_new(rows: list[tuple[_Matched, _NewExecution]]) -> None:
     values = [match.values(new, created) for match, new in rows]
     if connection.vendor == "postgresql":
         columns = [_column(model_field, values) for model_field in _execution_fields()]
-        inserted = execute_prepared(_insert_sql(), columns)
+        # A column with one value for every row goes as that value, not as an array of it.
+        varying = tuple(
+            field.name == "rule" or any(value != column[0] for value in column)
+            for field, column in zip(_execution_fields(), columns, strict=True)
+        )
+        # In the statement's order: the single values (its SELECT list), then the arrays.
+        params = [column[0] for column, varies in zip(columns, varying, strict=True) if not varies]
+        params += [column for column, varies in zip(columns, varying, strict=True) if varies]
+        inserted = execute_prepared(_insert_sql(varying), params)
     else:  # the SQLite demo: the ORM's multi-row insert
         inserted = (
             Execution.objects._insert(  # type: ignore[attr-defined]
@@ -442,15 +450,27 @@ def _execution_fields() -> tuple[models.Field[Any, Any], ...]:
 
 
 @cache
-def _insert_sql() -> str:
+def _insert_sql(varying: tuple[bool, ...]) -> str:
+    """The insert, given which columns come as arrays (one per row) and which as one value.
+
+    The rule's column always varies (one execution per rule and event), so ``unnest`` has an
+    array to count the rows by. A handful of shapes occur; each is prepared once per connection.
+    """
     fields = _execution_fields()
     quote = connection.ops.quote_name
     names = ", ".join(quote(str(f.column)) for f in fields)
-    arrays = ", ".join(f"%s::{cast_type(f)}[]" for f in fields)
+    arrays = [f"%s::{cast_type(f)}[]" for f, varies in zip(fields, varying, strict=True) if varies]
+    aliases = iter(range(len(arrays)))
+    values = ", ".join(
+        f"u.c{next(aliases)}" if varies else f"%s::{cast_type(f)}"
+        for f, varies in zip(fields, varying, strict=True)
+    )
     by_name = {f.name: f for f in Execution._meta.concrete_fields}
     returned = ", ".join(quote(str(by_name[name].column)) for name in ("id", "rule", "event"))
+    columns = ", ".join(f"c{index}" for index in range(len(arrays)))
     return (
-        f"INSERT INTO {quote(Execution._meta.db_table)} ({names}) SELECT * FROM unnest({arrays})"
+        f"INSERT INTO {quote(Execution._meta.db_table)} ({names}) SELECT {values}"
+        f" FROM unnest({', '.join(arrays)}) AS u({columns})"
         f" ON CONFLICT DO NOTHING RETURNING {returned}"
     )
 

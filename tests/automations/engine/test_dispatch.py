@@ -361,6 +361,27 @@ def test_the_executions_insert_is_prepared_once_per_connection(workspace):
         assert cursor.fetchone() == (1,)
 
 
+def test_the_executions_insert_sends_arrays_only_for_what_differs_between_rows(workspace):
+    # given three rules, one at another version, and two events dispatched in one batch
+    customer = CustomerFactory.create(workspace=workspace)
+    rules = [make_rule(workspace, name, "customer_tagged", TAG_VIP) for name in "ABC"]
+    Rule.objects.filter(pk=rules[2].pk).update(version=2)
+    events = [_tagged(workspace, customer, tag) for tag in ("one", "two")]
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        results = dispatch_events([event.pk for event in events])
+    # then the rule, its version and the event come as arrays, the rest as one value each
+    (insert,) = [q["sql"] for q in queries if q["sql"].startswith("INSERT INTO")]
+    assert "AS u(c0, c1, c2) ON CONFLICT" in insert
+    stored = Execution.objects.filter(event__in=events)
+    assert sorted((e.event_id, e.rule_id, e.rule_version) for e in stored) == sorted(
+        (event.pk, rule.pk, 2 if rule == rules[2] else 1) for event in events for rule in rules
+    )
+    assert {e.workspace_id for e in stored} == {workspace.pk}
+    assert {e.status for e in stored} == {ExecutionStatus.PENDING}
+    assert sorted(pk for r in results for pk in r.execution_ids) == sorted(e.pk for e in stored)
+
+
 def test_a_batch_is_dispatched_in_one_transaction_with_the_rules_read_once(workspace):
     # given three pending events and one already dispatched
     customer = CustomerFactory.create(workspace=workspace)
