@@ -257,7 +257,7 @@ class _Matched:
                 continue
             execution_ids.append(new.pk)
             if new.status == ExecutionStatus.RUNNING:
-                ready.append(self._instance(new, new.created_at or timezone.now()))
+                ready.append(self._instance(new))
         detail = f"{len(self.matching)} of {len(self.rules)} enabled rule(s) matched"
         if held_ids:
             detail += f", {len(held_ids)} held (paused or over the rate cap)"
@@ -279,20 +279,12 @@ class _Matched:
             "created_at": created,
         }
 
-    def _instance(self, new: _NewExecution, created: dt.datetime) -> Execution:
+    def _instance(self, new: _NewExecution) -> Execution:
         """The inserted execution as a model instance, its rule, event and workspace attached."""
-        execution = Execution(
-            pk=new.pk,
-            workspace=self.event.workspace,
-            rule=new.rule,
-            rule_version=new.rule.version,
-            event=self.event,
-            status=new.status,
-            admitted_at=new.admitted_at,
-            lease_until=new.lease_until,
-            started_at=new.started_at,
-            created_at=created,
-        )
+        execution = Execution(pk=new.pk, **self.values(new, new.created_at or timezone.now()))
+        execution.workspace = self.event.workspace
+        execution.rule = new.rule
+        execution.event = self.event
         execution._state.adding = False
         execution._state.db = connection.alias
         return execution
