@@ -98,6 +98,10 @@ function done(summary, latency, requests)
     answered = answered + (thread:get("answered") or 0)
     ok = ok + (thread:get("ok") or 0)
   end
+  -- The latency quantiles at every 0.1 %, so that several runs can be merged (merge_wrk).
+  local quantiles = {}
+  for i = 1, 1000 do quantiles[i] = latency:percentile((i - 0.5) / 10) end
+  io.write('{"quantiles_us": [' .. table.concat(quantiles, ",") .. ']}\n')
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, ' ..
     '"max_us": %d, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, ' ..
@@ -306,10 +310,43 @@ def run_wrk(
             proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=seconds + 30)
     lines = [line for line in out.splitlines() if line.startswith("{")]
-    if not lines:
+    if len(lines) < 2:
         raise RuntimeError(f"wrk printed no summary: {out}\n{err}")
     summary: dict[str, Any] = json.loads(lines[-1])
+    summary["quantiles_us"] = json.loads(lines[-2])["quantiles_us"]
     return summary
+
+
+def merge_wrk(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge wrk runs of the same requests into one summary, as if they were one run.
+
+    Counts and durations add up; the percentiles are those of all the runs' requests together,
+    each run's quantiles weighing by its number of requests.
+    """
+    if len(summaries) == 1:
+        return summaries[0]
+    points: list[tuple[float, float]] = []
+    for each in summaries:
+        quantiles = each["quantiles_us"]
+        points += [(q, each["requests"] / len(quantiles)) for q in quantiles]
+    points.sort()
+    total = sum(weight for _, weight in points)
+
+    def percentile(p: float) -> float:
+        reached = 0.0
+        for value, weight in points:
+            reached += weight
+            if reached >= total * p / 100:
+                return value
+        return points[-1][0] if points else 0.0
+
+    counted = ("requests", "duration_us", "connect", "read", "write", "status", "timeout")
+    merged: dict[str, Any] = {
+        key: sum(each[key] for each in summaries) for key in (*counted, "answered", "ok")
+    }
+    merged |= {f"p{p}_us": percentile(p) for p in (50, 95, 99)}
+    merged["max_us"] = max(each["max_us"] for each in summaries)
+    return merged
 
 
 def wrk_figures(summary: dict[str, Any]) -> dict[str, Any]:

@@ -37,35 +37,51 @@ def run_ingest(
     *,
     seconds: float,
     hello_seconds: float,
+    rounds: int = 5,
     connections: int = 32,
     wrk_threads: int = 2,
     max_rate: int = 5000,
 ) -> dict[str, Any]:
-    """Drive hello, then ingest; return both figures, the ratio and the lost events."""
+    """Drive hello and ingest in turns; return both figures, the ratio and the lost events.
+
+    The two alternate over ``rounds`` (hello, then ingest, each for its share of its time), so
+    that a machine whose speed drifts during the run (a shared host) weighs on both alike.
+    """
     workspace = harness.bench_workspace("bench-ingest")
     hook, warm = harness.create_hook(workspace), harness.create_hook(workspace)
-    count = int(max_rate * seconds)
+    per_round = int(max_rate * seconds / rounds)
     common = {"connections": connections, "threads": wrk_threads}
+    hello_runs: list[dict[str, Any]] = []
+    hook_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        ticks = [{"type": "bench.tick", "n": i} for i in range(count)]
+        ticks = [{"type": "bench.tick", "n": i} for i in range(per_round * rounds)]
         sign, write = harness.signed_lines, harness.write_lines
         hello = write(folder, "hello", sign(None, "/bench/hello", ticks[:1000]))
         warm_file = write(folder, "warm", sign(warm, warm.path, ticks[:5000]))
-        hooks = write(folder, "hooks", sign(hook, hook.path, ticks))
+        # Each round sends deliveries of its own: every request of a round is a new event.
+        hooks = [
+            write(folder, f"hooks{n}", sign(hook, hook.path, ticks[n * per_round :][:per_round]))
+            for n in range(rounds)
+        ]
         # Warm-up: every gunicorn thread opens its database and broker connections.
         harness.run_wrk(bench.base_url, warm_file, seconds=2, **common)
         harness.run_wrk(bench.base_url, hello, seconds=2, **common)
-        measured = [
-            harness.wrk_figures(harness.run_wrk(bench.base_url, data, seconds=length, **common))
-            for data, length in ((hello, hello_seconds), (hooks, seconds))
-        ]
-    hello_figures, ingest = measured
+        for data in hooks:
+            hello_runs.append(
+                harness.run_wrk(bench.base_url, hello, seconds=hello_seconds / rounds, **common)
+            )
+            hook_runs.append(
+                harness.run_wrk(bench.base_url, data, seconds=seconds / rounds, **common)
+            )
+    hello_figures = harness.wrk_figures(harness.merge_wrk(hello_runs))
+    ingest = harness.wrk_figures(harness.merge_wrk(hook_runs))
     stored = harness.webhook_events(hook).count()
     ingest["stored_events"] = stored
-    ingest["lost_events"] = max(0, ingest["ok"] - stored)
-    # Past ``count`` requests wrk sends the same deliveries again: answered 200 as duplicates.
-    ingest["replayed"] = max(0, ingest["requests"] - count)
+    # Past ``per_round`` requests wrk sends a round's deliveries again: answered 200 as
+    # duplicates (and not counted as lost).
+    ingest["replayed"] = sum(max(0, run["answered"] - per_round) for run in hook_runs)
+    ingest["lost_events"] = max(0, ingest["ok"] - ingest["replayed"] - stored)
     hello_rps = hello_figures["requests_per_s"]
     ratio = round(ingest["requests_per_s"] / hello_rps, 3) if hello_rps else 0.0
     for each in (hook, warm):
@@ -74,10 +90,19 @@ def run_ingest(
     return {
         "connections": connections,
         "seconds": seconds,
+        "rounds": rounds,
         "hello": hello_figures,
         "ingest": ingest,
         "ratio_to_hello": ratio,
+        "ratio_by_round": [
+            round(_rate(w) / _rate(h), 3) if _rate(h) else 0.0
+            for h, w in zip(hello_runs, hook_runs, strict=True)
+        ],
     }
+
+
+def _rate(summary: dict[str, Any]) -> float:
+    return float(summary["answered"] / summary["duration_us"]) if summary["duration_us"] else 0.0
 
 
 class BacklogSampler:
