@@ -375,6 +375,9 @@ TYPEWIRE_WEBHOOK_PUBLISH_LATER = env.bool("TYPEWIRE_WEBHOOK_PUBLISH_LATER", defa
 # How long a web process keeps an endpoint it has loaded (webhooks.fastpath); 0 loads it for
 # every delivery. A change to an endpoint applies at once either way: each write is guarded.
 TYPEWIRE_ENDPOINT_CACHE_SECONDS = env.float("TYPEWIRE_ENDPOINT_CACHE_SECONDS", default=60.0)
+# Concurrent deliveries of one web process share one insert statement and commit
+# (``webhooks.fastpath.GroupCommit``); off: each delivery has its own.
+TYPEWIRE_WEBHOOK_GROUP_COMMIT = env.bool("TYPEWIRE_WEBHOOK_GROUP_COMMIT", default=True)
 # A dispatching worker runs this many new executions of quick internal rules per event itself
 # instead of publishing them (automations.engine.dispatch.dispatch_and_run); 0 publishes all.
 TYPEWIRE_INLINE_RUNS = env.int("TYPEWIRE_INLINE_RUNS", default=4)

@@ -1,7 +1,7 @@
 """The accepted-delivery fast path: endpoints kept in memory, one statement to store.
 
 Most deliveries are fresh, plain events (no domain change, no ordering, no capture): for them
-the pipeline needs the endpoint (its secrets decrypted) and one write. Two things make that
+the pipeline needs the endpoint (its secrets decrypted) and one write. Three things make that
 cheap without trusting anything stale:
 
 - ``EndpointCache`` keeps what the pipeline learnt about an endpoint, per web process, for a
@@ -9,14 +9,18 @@ cheap without trusting anything stale:
   *fingerprint*: an md5 PostgreSQL computes over every column the pipeline reads and the ids of
   the secrets active at the delivery's time (``fingerprint_sql``).
 - ``store_accepted`` writes the event and its delivery row in **one statement** (atomic by
-  itself: no BEGIN/COMMIT round trips), then wakes the event publisher (``notify_publisher``:
-  from a thread, folded with other deliveries' wake-ups), guarded by
-  that fingerprint: when the endpoint changed since it was cached (disabled, a field changed, a
-  secret rotated or expired, deleted) nothing is written and the caller starts again from a
-  fresh load. The statement also tells a duplicate (the insert met the dedupe key) apart.
+  itself: no BEGIN/COMMIT round trips), guarded by that fingerprint: when the endpoint changed
+  since it was cached (disabled, a field changed, a secret rotated or expired, deleted) nothing
+  is written and the caller starts again from a fresh load. The statement also tells a
+  duplicate (the insert met the dedupe key) apart. Then it wakes the event publisher
+  (``notify_publisher``: from a thread, folded with other deliveries' wake-ups).
+- ``GroupCommit``: the deliveries a web process's threads accept at the same time share that
+  statement (``TYPEWIRE_WEBHOOK_GROUP_COMMIT``). PostgreSQL then parses, checks and commits
+  once for several; each request still answers only once the statement holding its rows has
+  committed, and each gets its own answer (stored, duplicate, endpoint changed, or its error).
 
-So an accepted delivery costs one round trip to PostgreSQL, and a change to an endpoint takes
-effect at the next delivery in every process, cache or not.
+So an accepted delivery costs at most one round trip to PostgreSQL, and a change to an endpoint
+takes effect at the next delivery in every process, cache or not.
 """
 
 from __future__ import annotations
@@ -26,14 +30,15 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import InterfaceError, OperationalError, connection, models
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, models
 
 from catalog.events import notify_publisher
 from catalog.models import Event
@@ -117,12 +122,91 @@ class Stored:
     ``current`` is False when the endpoint's fingerprint no longer matched (nothing written);
     else ``event_id`` is the new event, or None for a duplicate, whose stored event is
     ``existing_id`` when the statement could see it (None when a concurrent delivery of the
-    same event committed during the statement: look it up).
+    same event committed during the statement, or came in the same statement: look it up).
     """
 
     current: bool
     event_id: uuid.UUID | None = None
     existing_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """One delivery to store: its endpoint as cached, the verification time, the two rows."""
+
+    endpoint_id: int
+    fingerprint: str
+    now: datetime
+    event: Mapping[str, Any]
+    delivery: Mapping[str, Any]
+
+
+class _Slot[T, R]:
+    __slots__ = ("done", "item", "result")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = False
+        self.result: R | BaseException | None = None
+
+
+class GroupCommit[T, R]:
+    """Fold the writes that threads of one process ask for at the same time into one.
+
+    ``submit`` queues an item and waits. When no write is under way, the submitting thread
+    becomes the writer: it takes the queue (at most ``max_batch`` items), calls ``write`` with
+    them on its own database connection, and hands every waiting thread its result. Items
+    that arrive meanwhile queue for the next write. A lone request writes at once; under load,
+    the deliveries that came during one round trip share the next, so PostgreSQL parses, plans
+    and commits (one WAL flush) once for several.
+
+    ``write`` returns one result per item, in order; an exception in that list is raised in the
+    thread that submitted the item. Each caller still gets its answer only after the statement
+    holding its item committed.
+    """
+
+    def __init__(
+        self, write: Callable[[list[T]], list[R | BaseException]], *, max_batch: int = 64
+    ) -> None:
+        """Write with ``write``, at most ``max_batch`` items at a time."""
+        self._write = write
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: list[_Slot[T, R]] = []
+        self._writing = False
+
+    def submit(self, item: T) -> R:
+        """Queue ``item``, wait until it is written (here or elsewhere); return its result."""
+        slot: _Slot[T, R] = _Slot(item)
+        with self._cond:
+            self._queue.append(slot)
+        while True:
+            with self._cond:
+                while self._writing and not slot.done:
+                    self._cond.wait()
+                if slot.done:
+                    break
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                self._writing = True
+            self._run(batch)
+        if isinstance(slot.result, BaseException):
+            raise slot.result
+        return slot.result  # type: ignore[return-value]
+
+    def _run(self, batch: list[_Slot[T, R]]) -> None:
+        results: list[R | BaseException]
+        try:
+            results = self._write([slot.item for slot in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for {len(batch)} items")
+        except BaseException as exc:  # every waiter must wake, whatever went wrong
+            results = [exc] * len(batch)
+        with self._cond:
+            for slot, result in zip(batch, results, strict=True):
+                slot.result, slot.done = result, True
+            self._writing = False
+            self._cond.notify_all()
 
 
 def store_accepted(
@@ -136,32 +220,75 @@ def store_accepted(
     """Insert ``event``, then ``delivery`` pointing at it, in one statement; wake the publisher.
 
     Writes nothing when the endpoint's fingerprint at ``now`` is not ``fingerprint`` or the
-    event's dedupe key is taken. PostgreSQL only.
+    event's dedupe key is taken. Outside a transaction the statement may carry other threads'
+    deliveries too (``GROUP``); inside one it carries this delivery alone, in that transaction.
+    PostgreSQL only.
     """
-    event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
-    params: list[Any] = [endpoint_id, now, fingerprint]
-    params += insert_values(event, event_fields)
-    params += insert_values(delivery, delivery_fields)
-    params += [event["workspace_id"], event["dedupe_key"]]
+    item = Accepted(endpoint_id, fingerprint, now, event, delivery)
+    if connection.in_atomic_block or not settings.TYPEWIRE_WEBHOOK_GROUP_COMMIT:
+        (result,) = write_accepted([item])
+    else:
+        result = GROUP.submit(item)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def write_accepted(items: list[Accepted]) -> list[Stored | BaseException]:
+    """Store ``items`` in one statement on this thread's connection; one result per item.
+
+    A batch the database refuses as a whole (a value it rejects in one of the rows) is written
+    again item by item, so that only the item at fault fails.
+    """
     try:
-        (row,) = execute_prepared(_statement(), params)
+        rows = _execute(items)
+    except (OperationalError, InterfaceError) as exc:
+        return [exc] * len(items)
+    except DatabaseError as exc:
+        if len(items) == 1:
+            return [exc]
+        return [result for item in items for result in write_accepted([item])]
+    by_id = {str(row[0]): row for row in rows}
+    results: list[Stored | BaseException] = []
+    for item in items:
+        _, current, event_id, existing_id = by_id[str(item.event["id"])]
+        results.append(Stored(current=current, event_id=event_id, existing_id=existing_id))
+    if any(result.event_id is not None for result in results if isinstance(result, Stored)):
+        notify_publisher()  # at once, or when the caller's transaction commits
+    return results
+
+
+def _execute(items: list[Accepted]) -> list[tuple[Any, ...]]:
+    event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
+    params: list[Any] = []
+    for item in items:
+        params += [item.endpoint_id, item.fingerprint, item.now]
+        params += insert_values(item.event, event_fields)
+        params += insert_values(item.delivery, delivery_fields)
+    try:
+        return execute_prepared(_statement(len(items)), params)
     except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise
         # A persistent connection the database dropped (a restart, an idle timeout): this path
         # skips the per-request health check, so it reconnects here and sends the statement
-        # once more. Safe to repeat: had the first one committed, this one finds the duplicate.
-        logger.info("database connection lost; storing the delivery on a new one")
+        # once more. Safe to repeat: had the first one committed, this one finds the duplicates.
+        logger.info("database connection lost; storing the deliveries on a new one")
         connection.close()
-        (row,) = execute_prepared(_statement(), params)
-    current, event_id, existing_id = row
-    if event_id is not None:
-        notify_publisher()  # at once, or when the caller's transaction commits
-    return Stored(current=current, event_id=event_id, existing_id=existing_id)
+        return execute_prepared(_statement(len(items)), params)
 
 
 @cache
-def _statement() -> str:
+def _statement(count: int) -> str:
+    """The insert of ``count`` deliveries: a row of values each, then the two inserts.
+
+    Each row is written only when its endpoint's fingerprint at its time still matches (the
+    guard) and its dedupe key is free (ON CONFLICT), its delivery row only when its event was.
+    The answer has one row per input row, by event id: (id, current, new id, existing id); the
+    existing event is looked up for duplicates only. One statement per batch size (at most
+    ``GroupCommit.max_batch``), each prepared once per connection, with scalar parameters:
+    the driver sends those for a fraction of what arrays of them cost.
+    """
     event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
     event_table = Event._meta.db_table
     delivery_table = InboundDelivery._meta.db_table
@@ -170,23 +297,46 @@ def _statement() -> str:
         # Values are taken as given (``insert_values``): a column Django fills on save has no place.
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             raise ImproperlyConfigured(f"{field} is filled on save; give it a default instead")
+    event_columns = [f"e{index}" for index in range(len(event_fields))]
+    delivery_columns = [f"d{index}" for index in range(len(delivery_fields))]
+    names = [field.name for field in event_fields]
+    new_id = event_columns[names.index("id")]
+    workspace = event_columns[names.index("workspace")]
+    dedupe_key = event_columns[names.index("dedupe_key")]
+    row = (
+        f"(%s::integer, %s::text, %s::timestamptz, {cast_placeholders(event_fields)},"
+        f" {cast_placeholders(delivery_fields)})"
+    )
+    fingerprint = (
+        f"(SELECT {fingerprint_sql('e', 'input.at')} FROM {Endpoint._meta.db_table} e"
+        " WHERE e.id = input.endpoint_id)"
+    )
     return (
-        "WITH guard AS ("
-        f" SELECT 1 FROM {Endpoint._meta.db_table} e"
-        f" WHERE e.id = %s AND {fingerprint_sql('e')} = %s"
-        "), ev AS ("
+        f"WITH input (endpoint_id, fingerprint, at, {', '.join(event_columns + delivery_columns)})"
+        f" AS (VALUES {', '.join([row] * count)})"
+        f", guard AS (SELECT input.* FROM input WHERE input.fingerprint = {fingerprint})"
+        ", ev AS ("
         f" INSERT INTO {event_table} ({column_list(event_fields)})"
-        f" SELECT {cast_placeholders(event_fields)} FROM guard"
+        f" SELECT {', '.join(event_columns)} FROM guard"
         " ON CONFLICT DO NOTHING RETURNING id"
         "), dl AS ("
         f" INSERT INTO {delivery_table} ({column_list(delivery_fields)}, {event_id_column})"
-        f" SELECT {cast_placeholders(delivery_fields)}, ev.id FROM ev"
+        f" SELECT {', '.join(f'guard.{c}' for c in delivery_columns)}, ev.id"
+        f" FROM guard JOIN ev ON ev.id = guard.{new_id}"
         ")"
-        " SELECT EXISTS (SELECT 1 FROM guard), (SELECT id FROM ev),"
-        f" (SELECT id FROM {event_table} WHERE workspace_id = %s AND dedupe_key = %s)"
+        f" SELECT input.{new_id}, guard.{new_id} IS NOT NULL, ev.id,"
+        f" CASE WHEN guard.{new_id} IS NOT NULL AND ev.id IS NULL THEN (SELECT x.id"
+        f" FROM {event_table} x"
+        f" WHERE x.workspace_id = input.{workspace} AND x.dedupe_key = input.{dedupe_key}) END"
+        f" FROM input LEFT JOIN guard ON guard.{new_id} = input.{new_id}"
+        f" LEFT JOIN ev ON ev.id = input.{new_id}"
     )
 
 
 @cache
 def _delivery_fields() -> tuple[models.Field[Any, Any], ...]:
     return tuple(field for field in insert_fields(InboundDelivery) if field.name != "event")
+
+
+GROUP: GroupCommit[Accepted, Stored] = GroupCommit(write_accepted)
+"""This process's group commit of accepted deliveries (``store_accepted``)."""

@@ -74,16 +74,17 @@ FINGERPRINT_COLUMNS = (
 )
 
 
-def fingerprint_sql(alias: str) -> str:
-    """Return the SQL of an endpoint row's fingerprint; it takes one parameter, the time.
+def fingerprint_sql(alias: str, at: str = "%s") -> str:
+    """Return the SQL of an endpoint row's fingerprint at the time ``at`` (a parameter by default).
 
-    ``alias`` names the endpoint table in the surrounding query. The secrets part is the ids of
-    the secrets active at that time, so a rotation or an expiry changes the fingerprint.
+    ``alias`` names the endpoint table in the surrounding query; ``at`` is an SQL expression of
+    the time. The secrets part is the ids of the secrets active at that time, so a rotation or
+    an expiry changes the fingerprint.
     """
     columns = ", ".join(f"{alias}.{column}" for column in FINGERPRINT_COLUMNS)
     secrets = (
         "ARRAY(SELECT s.id FROM webhooks_endpointsecret s"
-        f" WHERE s.endpoint_id = {alias}.id AND (s.expires_at IS NULL OR s.expires_at > %s)"
+        f" WHERE s.endpoint_id = {alias}.id AND (s.expires_at IS NULL OR s.expires_at > {at})"
         " ORDER BY s.id)"
     )
     return f"md5(ROW({columns}, {secrets})::text)"
