@@ -138,6 +138,65 @@ def ensure_wrk() -> None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (or run `make bench`)")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user and system) the processes ``pids`` have used so far; gone ones skipped."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def postgres_pids() -> list[int]:
+    """The pids of this machine's PostgreSQL processes (the bench's server is local)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+class CpuMeter:
+    """CPU time of the web workers and of PostgreSQL over the runs between start and stop."""
+
+    def __init__(self, bench: Bench) -> None:
+        """Measure ``bench``'s web workers and the local PostgreSQL server."""
+        self.bench = bench
+        self.seconds = {"web": 0.0, "postgres": 0.0}
+        self._started: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {
+            "web": cpu_seconds(self.bench.stack.web_worker_pids()),
+            "postgres": cpu_seconds(postgres_pids()),
+        }
+
+    def start(self) -> None:
+        """Begin a measured run."""
+        self._started = self._now()
+
+    def stop(self) -> None:
+        """End a measured run; add what it used."""
+        for name, value in self._now().items():
+            self.seconds[name] += value - self._started[name]
+
+    def per_request_ms(self, requests: int) -> dict[str, float]:
+        """CPU milliseconds per request, by process kind."""
+        return {
+            f"{name}_cpu_ms_per_request": round(1000 * value / requests, 3) if requests else 0.0
+            for name, value in self.seconds.items()
+        }
+
+
 class MemorySampler:
     """Track the peak RSS (VmHWM) of the web workers and Celery worker processes, once a second."""
 

@@ -67,15 +67,22 @@ def run_ingest(
         # Warm-up: every gunicorn thread opens its database and broker connections.
         harness.run_wrk(bench.base_url, warm_file, seconds=2, **common)
         harness.run_wrk(bench.base_url, hello, seconds=2, **common)
+        hello_cpu, hook_cpu = harness.CpuMeter(bench), harness.CpuMeter(bench)
         for data in hooks:
+            hello_cpu.start()
             hello_runs.append(
                 harness.run_wrk(bench.base_url, hello, seconds=hello_seconds / rounds, **common)
             )
+            hello_cpu.stop()
+            hook_cpu.start()
             hook_runs.append(
                 harness.run_wrk(bench.base_url, data, seconds=seconds / rounds, **common)
             )
+            hook_cpu.stop()
     hello_figures = harness.wrk_figures(harness.merge_wrk(hello_runs))
+    hello_figures.update(hello_cpu.per_request_ms(hello_figures["requests"]))
     ingest = harness.wrk_figures(harness.merge_wrk(hook_runs))
+    ingest.update(hook_cpu.per_request_ms(ingest["requests"]))
     stored = harness.webhook_events(hook).count()
     ingest["stored_events"] = stored
     # Past ``per_round`` requests wrk sends a round's deliveries again: answered 200 as

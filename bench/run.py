@@ -173,6 +173,11 @@ def _ms(figures: dict[str, Any]) -> str:
     return f"{figures['p50_ms']:.1f} / {figures['p95_ms']:.1f} / {figures['p99_ms']:.1f}"
 
 
+def _cpu(figures: dict[str, Any], *kinds: str) -> str:
+    """CPU milliseconds per request of the given process kinds, " / "-separated."""
+    return " / ".join(f"{figures.get(f'{kind}_cpu_ms_per_request', 0.0):.2f}" for kind in kinds)
+
+
 def _ratio(ingest: dict[str, Any]) -> str:
     text = f"{ingest['ratio_to_hello']:.0%}"
     if len(each := ingest.get("ratio_by_round", ())) > 1:
@@ -192,6 +197,8 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("ingest", "webhook p50 / p95 / p99 ms", _ms(hooks), "p99 < 50"),
             ("ingest", "webhook / hello", _ratio(ingest), ">= 60 %"),
             ("ingest", "errors / lost events", f"{hooks['errors']} / {hooks['lost_events']}", "0"),
+            ("ingest", "CPU ms/request: hello web", _cpu(hello, "web"), ""),
+            ("ingest", "CPU ms/request: webhook web / PG", _cpu(hooks, "web", "postgres"), ""),
         ]
     if (e2e := results.get("e2e")) is not None:
         for found in e2e["rounds"]:

@@ -14,8 +14,8 @@ cheap without trusting anything stale:
   is written and the caller starts again from a fresh load. The statement also tells a
   duplicate (the insert met the dedupe key) apart. Then it wakes the event publisher
   (``notify_publisher``: from a thread, folded with other deliveries' wake-ups).
-- ``GroupCommit``: the deliveries a web process's threads accept at the same time share that
-  statement (``TYPEWIRE_WEBHOOK_GROUP_COMMIT``). PostgreSQL then parses, checks and commits
+- ``GroupCommit`` (with ``TYPEWIRE_WEBHOOK_GROUP_COMMIT``): the deliveries a web process's
+  threads accept at the same time share that statement. PostgreSQL then parses, checks and commits
   once for several; each request still answers only once the statement holding its rows has
   committed, and each gets its own answer (stored, duplicate, endpoint changed, or its error).
 
@@ -142,26 +142,31 @@ class Accepted:
 
 
 class _Slot[T, R]:
-    __slots__ = ("done", "item", "result")
+    """One submitted item: its result, and a lock held until its thread is to wake."""
+
+    __slots__ = ("done", "item", "result", "wake")
 
     def __init__(self, item: T) -> None:
         self.item = item
         self.done = False
         self.result: R | BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit[T, R]:
     """Fold the writes that threads of one process ask for at the same time into one.
 
-    ``submit`` queues an item and waits. When no write is under way, the submitting thread
-    becomes the writer: it takes the queue (at most ``max_batch`` items), calls ``write`` with
-    them on its own database connection, and hands every waiting thread its result. Items
-    that arrive meanwhile queue for the next write. A lone request writes at once; under load,
-    the deliveries that came during one round trip share the next, so PostgreSQL parses, plans
-    and commits (one WAL flush) once for several.
+    ``submit`` writes its item at once when no write is under way. Otherwise the item queues
+    and its thread sleeps; when the write under way ends, the first queued thread is woken to
+    write everything queued by then (at most ``max_batch`` items) on its own database
+    connection, and each thread of the batch is woken with its result: one wake-up per thread,
+    no thundering herd. So a lone request writes at once, and under load the deliveries that
+    came during one round trip share the next: PostgreSQL parses, plans and commits (one WAL
+    flush) once for several.
 
     ``write`` returns one result per item, in order; an exception in that list is raised in the
-    thread that submitted the item. Each caller still gets its answer only after the statement
+    thread that submitted the item. Each caller gets its answer only after the statement
     holding its item committed.
     """
 
@@ -171,30 +176,33 @@ class GroupCommit[T, R]:
         """Write with ``write``, at most ``max_batch`` items at a time."""
         self._write = write
         self.max_batch = max_batch
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Slot[T, R]] = []
         self._writing = False
 
     def submit(self, item: T) -> R:
         """Queue ``item``, wait until it is written (here or elsewhere); return its result."""
         slot: _Slot[T, R] = _Slot(item)
-        with self._cond:
-            self._queue.append(slot)
-        while True:
-            with self._cond:
-                while self._writing and not slot.done:
-                    self._cond.wait()
-                if slot.done:
-                    break
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
+        with self._lock:
+            if self._writing:
+                self._queue.append(slot)
+                batch = None
+            else:
                 self._writing = True
-            self._run(batch)
+                batch = [slot]
+        if batch is None:
+            slot.wake.acquire()  # released with the result, or to write the queue
+            if not slot.done:
+                with self._lock:
+                    batch = self._queue[: self.max_batch]
+                    del self._queue[: self.max_batch]
+        if batch is not None:
+            self._run(batch, slot)
         if isinstance(slot.result, BaseException):
             raise slot.result
         return slot.result  # type: ignore[return-value]
 
-    def _run(self, batch: list[_Slot[T, R]]) -> None:
+    def _run(self, batch: list[_Slot[T, R]], own: _Slot[T, R]) -> None:
         results: list[R | BaseException]
         try:
             results = self._write([slot.item for slot in batch])
@@ -202,11 +210,16 @@ class GroupCommit[T, R]:
                 raise RuntimeError(f"{len(results)} results for {len(batch)} items")
         except BaseException as exc:  # every waiter must wake, whatever went wrong
             results = [exc] * len(batch)
-        with self._cond:
-            for slot, result in zip(batch, results, strict=True):
-                slot.result, slot.done = result, True
-            self._writing = False
-            self._cond.notify_all()
+        for slot, result in zip(batch, results, strict=True):
+            slot.result, slot.done = result, True
+        with self._lock:
+            successor = self._queue[0] if self._queue else None
+            self._writing = successor is not None
+        if successor is not None:
+            successor.wake.release()  # the next write starts before these answers go out
+        for slot in batch:
+            if slot is not own:
+                slot.wake.release()
 
 
 def store_accepted(
@@ -259,14 +272,26 @@ def write_accepted(items: list[Accepted]) -> list[Stored | BaseException]:
 
 
 def _execute(items: list[Accepted]) -> list[tuple[Any, ...]]:
+    """Run the statement for ``items``; return (event id, current, new id, existing id) rows."""
     event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
     params: list[Any] = []
-    for item in items:
-        params += [item.endpoint_id, item.fingerprint, item.now]
+    if len(items) == 1:
+        # One delivery (the common case without group commit): the statement without a
+        # VALUES list, a tenth cheaper for PostgreSQL and the driver.
+        (item,) = items
+        params += [item.endpoint_id, item.now, item.fingerprint]
         params += insert_values(item.event, event_fields)
         params += insert_values(item.delivery, delivery_fields)
+        params += [item.event["workspace_id"], item.event["dedupe_key"]]
+        sql = _single_statement()
+    else:
+        for item in items:
+            params += [item.endpoint_id, item.fingerprint, item.now]
+            params += insert_values(item.event, event_fields)
+            params += insert_values(item.delivery, delivery_fields)
+        sql = _statement(len(items))
     try:
-        return execute_prepared(_statement(len(items)), params)
+        rows = execute_prepared(sql, params)
     except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise
@@ -275,7 +300,44 @@ def _execute(items: list[Accepted]) -> list[tuple[Any, ...]]:
         # once more. Safe to repeat: had the first one committed, this one finds the duplicates.
         logger.info("database connection lost; storing the deliveries on a new one")
         connection.close()
-        return execute_prepared(_statement(len(items)), params)
+        rows = execute_prepared(sql, params)
+    if len(items) == 1:
+        return [(items[0].event["id"], *row) for row in rows]
+    return rows
+
+
+def _checked_fields() -> tuple[tuple[models.Field[Any, Any], ...], ...]:
+    event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
+    for field in (*event_fields, *delivery_fields):
+        # Values are taken as given (``insert_values``): a column Django fills on save has no place.
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            raise ImproperlyConfigured(f"{field} is filled on save; give it a default instead")
+    return event_fields, delivery_fields
+
+
+@cache
+def _single_statement() -> str:
+    """The insert of one delivery, guarded as ``_statement`` is: (current, new id, existing id)."""
+    event_fields, delivery_fields = _checked_fields()
+    event_table = Event._meta.db_table
+    delivery_table = InboundDelivery._meta.db_table
+    event_id_column = InboundDelivery._meta.get_field("event").column
+    return (
+        "WITH guard AS ("
+        f" SELECT 1 FROM {Endpoint._meta.db_table} e"
+        f" WHERE e.id = %s AND {fingerprint_sql('e')} = %s"
+        "), ev AS ("
+        f" INSERT INTO {event_table} ({column_list(event_fields)})"
+        f" SELECT {cast_placeholders(event_fields)} FROM guard"
+        " ON CONFLICT DO NOTHING RETURNING id"
+        "), dl AS ("
+        f" INSERT INTO {delivery_table} ({column_list(delivery_fields)}, {event_id_column})"
+        f" SELECT {cast_placeholders(delivery_fields)}, ev.id FROM ev"
+        ")"
+        " SELECT EXISTS (SELECT 1 FROM guard), (SELECT id FROM ev),"
+        " CASE WHEN EXISTS (SELECT 1 FROM guard) AND NOT EXISTS (SELECT 1 FROM ev)"
+        f" THEN (SELECT id FROM {event_table} WHERE workspace_id = %s AND dedupe_key = %s) END"
+    )
 
 
 @cache
@@ -289,14 +351,10 @@ def _statement(count: int) -> str:
     ``GroupCommit.max_batch``), each prepared once per connection, with scalar parameters:
     the driver sends those for a fraction of what arrays of them cost.
     """
-    event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
+    event_fields, delivery_fields = _checked_fields()
     event_table = Event._meta.db_table
     delivery_table = InboundDelivery._meta.db_table
     event_id_column = InboundDelivery._meta.get_field("event").column
-    for field in (*event_fields, *delivery_fields):
-        # Values are taken as given (``insert_values``): a column Django fills on save has no place.
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            raise ImproperlyConfigured(f"{field} is filled on save; give it a default instead")
     event_columns = [f"e{index}" for index in range(len(event_fields))]
     delivery_columns = [f"d{index}" for index in range(len(delivery_fields))]
     names = [field.name for field in event_fields]

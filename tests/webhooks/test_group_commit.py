@@ -242,7 +242,7 @@ def test_a_row_the_database_refuses_fails_alone(workspace):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_are_stored_by_one_statement_and_each_answered(
-    workspace, monkeypatch
+    workspace, monkeypatch, settings
 ):
     # given a cached endpoint, and the process's group commit with its first write held
     from django.db import connection
@@ -266,6 +266,7 @@ def test_concurrent_deliveries_are_stored_by_one_statement_and_each_answered(
 
     group: GroupCommit[Accepted, Stored] = GroupCommit(write)
     monkeypatch.setattr(fastpath, "GROUP", group)
+    settings.TYPEWIRE_WEBHOOK_GROUP_COMMIT = True
     bodies = [as_json({"type": "customer.created", "id": f"cus_{n}"}) for n in range(5)]
     answers: dict[int, ingest.Outcome] = {}
 
