@@ -37,13 +37,21 @@ def execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         # Django switches preparing off (None) for poolers; its own client-side cursors never
         # prepare anyway, and no other statement reaches the threshold set here.
         driver.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
-    raw = _PreparedCursor(driver)
+    # One cursor per statement and connection, kept open: a cursor that runs the same query
+    # object again keeps its adaptation state (the dumper of each parameter's type), which a
+    # new cursor would look up again for every parameter of every call.
+    cursors: dict[str, _PreparedCursor] | None = getattr(driver, "_typewire_cursors", None)
+    if cursors is None:
+        cursors = {}
+        driver._typewire_cursors = cursors
+    raw = cursors.get(sql)
+    if raw is None or raw.closed:
+        raw = cursors[sql] = _PreparedCursor(driver)
     # (django-stubs type these as taking a wrapper; they take the driver's cursor.)
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    wrapped = wrap(raw)  # type: ignore[arg-type]
-    with wrapped as cursor:
-        cursor.execute(sql, params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    cursor = wrap(raw)  # type: ignore[arg-type]
+    cursor.execute(sql, params)
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
     log: Any = connection.queries_log if connection.queries_logged else None
     if log and log[-1]["sql"] is None:
         # Django cannot show a prepared statement's text; log the statement itself.
