@@ -273,22 +273,17 @@ def write_accepted(items: list[Accepted]) -> list[Stored | BaseException]:
 
 def _execute(items: list[Accepted]) -> list[tuple[Any, ...]]:
     """Run the statement for ``items``; return (event id, current, new id, existing id) rows."""
-    event_fields, delivery_fields = insert_fields(Event), _delivery_fields()
     params: list[Any] = []
     if len(items) == 1:
         # One delivery (the common case without group commit): the statement without a
         # VALUES list, a tenth cheaper for PostgreSQL and the driver.
         (item,) = items
-        params += [item.endpoint_id, item.now, item.fingerprint]
-        params += insert_values(item.event, event_fields)
-        params += insert_values(item.delivery, delivery_fields)
+        params += [item.endpoint_id, item.now, item.fingerprint, *_row_values(item)]
         params += [item.event["workspace_id"], item.event["dedupe_key"]]
         sql = _single_statement()
     else:
         for item in items:
-            params += [item.endpoint_id, item.fingerprint, item.now]
-            params += insert_values(item.event, event_fields)
-            params += insert_values(item.delivery, delivery_fields)
+            params += [item.endpoint_id, item.fingerprint, item.now, *_row_values(item)]
         sql = _statement(len(items))
     try:
         rows = execute_prepared(sql, params)
@@ -304,6 +299,13 @@ def _execute(items: list[Accepted]) -> list[tuple[Any, ...]]:
     if len(items) == 1:
         return [(items[0].event["id"], *row) for row in rows]
     return rows
+
+
+def _row_values(item: Accepted) -> list[Any]:
+    """The event's column values, then the delivery's, in the statements' column order."""
+    return insert_values(item.event, insert_fields(Event)) + insert_values(
+        item.delivery, _delivery_fields()
+    )
 
 
 def _checked_fields() -> tuple[tuple[models.Field[Any, Any], ...], ...]:

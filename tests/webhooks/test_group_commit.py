@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from django.db import DataError
+from django.db import DataError, connection
 from django.utils import timezone
 
 from catalog.events import event_row
 from catalog.models import Event, EventSource
-from tests.webhooks.conftest import make_endpoint
+from tests.webhooks.conftest import as_json, make_endpoint, standard_headers
+from webhooks import fastpath, ingest
 from webhooks.fastpath import Accepted, GroupCommit, Stored, write_accepted
 from webhooks.models import Endpoint, InboundDelivery
 
@@ -245,11 +246,6 @@ def test_concurrent_deliveries_are_stored_by_one_statement_and_each_answered(
     workspace, monkeypatch, settings
 ):
     # given a cached endpoint, and the process's group commit with its first write held
-    from django.db import connection
-
-    from tests.webhooks.conftest import as_json, standard_headers
-    from webhooks import fastpath, ingest
-
     ingest.forget_endpoints()
     hook, secret = make_endpoint(workspace, rate_limit_per_minute=0)
     batches: list[int] = []
