@@ -1,7 +1,7 @@
 """The benchmark suite: start the stack, run each scenario for a bounded time, print one table.
 
 ``make bench`` (or ``.venv/bin/python -m bench``) recreates the bench database, starts gunicorn
-(2 workers x 4 threads, ``config/gunicorn.py``) with production settings and
+(2 workers x 8 threads, ``config/gunicorn.py``) with production settings and
 ``TYPEWIRE_BENCH=1`` through ``ops/stack.py``, then runs the scenarios, starting and stopping
 Celery workers as each needs:
 
@@ -77,7 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument(
         "--e2e-workers", help="worker counts, comma-separated (default 1,2, quick 2)"
     )

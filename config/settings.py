@@ -376,10 +376,10 @@ TYPEWIRE_WEBHOOK_PUBLISH_LATER = env.bool("TYPEWIRE_WEBHOOK_PUBLISH_LATER", defa
 # every delivery. A change to an endpoint applies at once either way: each write is guarded.
 TYPEWIRE_ENDPOINT_CACHE_SECONDS = env.float("TYPEWIRE_ENDPOINT_CACHE_SECONDS", default=60.0)
 # Concurrent deliveries of one web process share one insert statement and commit
-# (``webhooks.fastpath.GroupCommit``): about a third less PostgreSQL CPU per delivery for a
-# little more web CPU. Worth it when the database is what runs out (several web machines on
-# one PostgreSQL); off by default, as on one small machine the web processes run out first.
-TYPEWIRE_WEBHOOK_GROUP_COMMIT = env.bool("TYPEWIRE_WEBHOOK_GROUP_COMMIT", default=False)
+# (``webhooks.fastpath.GroupCommit``): about a third less PostgreSQL CPU per delivery. The
+# batches grow with the requests a process serves at once, so it pays with 8 threads per
+# process (config/gunicorn.py); with 4 it made no difference (README "Performance").
+TYPEWIRE_WEBHOOK_GROUP_COMMIT = env.bool("TYPEWIRE_WEBHOOK_GROUP_COMMIT", default=True)
 # A dispatching worker runs this many new executions of quick internal rules per event itself
 # instead of publishing them (automations.engine.dispatch.dispatch_and_run); 0 publishes all.
 TYPEWIRE_INLINE_RUNS = env.int("TYPEWIRE_INLINE_RUNS", default=4)

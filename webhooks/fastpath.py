@@ -14,10 +14,11 @@ cheap without trusting anything stale:
   is written and the caller starts again from a fresh load. The statement also tells a
   duplicate (the insert met the dedupe key) apart. Then it wakes the event publisher
   (``notify_publisher``: from a thread, folded with other deliveries' wake-ups).
-- ``GroupCommit`` (with ``TYPEWIRE_WEBHOOK_GROUP_COMMIT``): the deliveries a web process's
-  threads accept at the same time share that statement. PostgreSQL then parses, checks and commits
-  once for several; each request still answers only once the statement holding its rows has
-  committed, and each gets its own answer (stored, duplicate, endpoint changed, or its error).
+- ``GroupCommit`` (``TYPEWIRE_WEBHOOK_GROUP_COMMIT``, on by default): the deliveries a web
+  process's threads accept at the same time share that statement. PostgreSQL then parses,
+  checks and commits once for several; each request still answers only once the statement
+  holding its rows has committed, and each gets its own answer (stored, duplicate, endpoint
+  changed, or its error).
 
 So an accepted delivery costs at most one round trip to PostgreSQL, and a change to an endpoint
 takes effect at the next delivery in every process, cache or not.
@@ -275,7 +276,7 @@ def _execute(items: list[Accepted]) -> list[tuple[Any, ...]]:
     """Run the statement for ``items``; return (event id, current, new id, existing id) rows."""
     params: list[Any] = []
     if len(items) == 1:
-        # One delivery (the common case without group commit): the statement without a
+        # One delivery (a lone request, or group commit off): the statement without a
         # VALUES list, a tenth cheaper for PostgreSQL and the driver.
         (item,) = items
         params += [item.endpoint_id, item.now, item.fingerprint, *_row_values(item)]
