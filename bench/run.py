@@ -181,7 +181,7 @@ def _cpu(figures: dict[str, Any], *kinds: str) -> str:
 def _ratio(ingest: dict[str, Any]) -> str:
     text = f"{ingest['ratio_to_hello']:.0%}"
     if len(each := ingest.get("ratio_by_round", ())) > 1:
-        text += f" (rounds {min(each):.0%}-{max(each):.0%})"
+        text += f" (median; rounds {min(each):.0%}-{max(each):.0%})"
     return text
 
 
