@@ -96,8 +96,8 @@ def run_ingest(
         round(_rate(w) / _rate(h), 3) if _rate(h) else 0.0
         for h, w in zip(hello_runs, hook_runs, strict=True)
     ]
-    # The median of the rounds' ratios: a round whose hello a busy host slowed (autovacuum
-    # after the previous webhook round, a neighbour) moves it less than it moves the totals'.
+    # The median of the rounds' ratios: a round whose hello a busy host slowed moves it less
+    # than it moves the ratio of the totals.
     totals = round(ingest["requests_per_s"] / hello_rps, 3) if hello_rps else 0.0
     for each in (hook, warm):
         harness.skip_pending(each)
