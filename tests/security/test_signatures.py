@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from catalog.models import Event
-from tests.webhooks.conftest import as_json, make_endpoint, standard_headers
+from tests.webhooks.conftest import as_json, make_endpoint, seconds_from_now, standard_headers
 from webhooks import ingest, services
 from webhooks.models import EndpointSecret, InboundDelivery
 
@@ -153,7 +153,7 @@ def test_signature_outside_the_window_answers_401(
 ) -> None:
     # given a correctly signed delivery whose timestamp is outside the 300 s window
     endpoint, secret = hook
-    headers = standard_headers(BODY, secret, timestamp=int(time.time()) + offset)
+    headers = standard_headers(BODY, secret, timestamp=seconds_from_now(offset))
     # when
     response = post(endpoint.token, BODY, headers=headers)
     # then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def fixture_bytes(name: str) -> bytes:
     """Return a captured provider payload from tests/webhooks/fixtures, byte for byte."""
     return (FIXTURES / name).read_bytes()
+
+
+def seconds_from_now(offset: int) -> int:
+    """A whole-second timestamp ``offset`` seconds from now, rounded away from now.
+
+    ``int(time.time()) + 301`` is up to a second less than 301 s ahead, and the delivery takes
+    a moment to reach the check: such a timestamp can land inside a 300 s window. Rounding away
+    from now keeps it at least ``offset`` seconds off whenever the check runs.
+    """
+    now = time.time()
+    return math.ceil(now) + offset if offset > 0 else math.floor(now) + offset
 
 
 def standard_headers(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from catalog.models import Event, EventSource, EventStatus
-from tests.webhooks.conftest import as_json, make_endpoint, standard_headers
+from tests.webhooks.conftest import as_json, make_endpoint, seconds_from_now, standard_headers
 from webhooks.models import InboundDelivery
 
 pytestmark = pytest.mark.django_db
@@ -110,12 +109,12 @@ SIGNATURE_CASES = [
     ),
     (
         "expired timestamp",
-        lambda h, s: standard_headers(BODY, s, timestamp=int(time.time()) - 301),
+        lambda h, s: standard_headers(BODY, s, timestamp=seconds_from_now(-301)),
         "timestamp_expired",
     ),
     (
         "future timestamp",
-        lambda h, s: standard_headers(BODY, s, timestamp=int(time.time()) + 301),
+        lambda h, s: standard_headers(BODY, s, timestamp=seconds_from_now(301)),
         "timestamp_in_future",
     ),
     ("missing header", lambda h, s: _headers_without(h, "webhook-signature"), "missing_header"),
