@@ -3,8 +3,10 @@
 Django's cursors bind parameters on the client and prepare nothing, so that connection poolers
 work. The few statements that run for nearly every delivery or event go through
 :func:`execute_prepared` instead: bound and prepared by PostgreSQL once per connection (no
-quoting of values in Python, no parsing and planning per call), and still run through
-Django's cursor wrapper, so they are counted and logged like any query.
+quoting of values in Python, no parsing and planning per call). They raise Django's database
+errors, and go through Django's cursor wrapper whenever anything logs or wraps queries (tests
+counting queries, ``DEBUG``, an instrumentation's execute wrapper), so they are counted and
+logged like any query; otherwise the wrapper's work is done inline, without the objects.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 # The driver prepares a statement after this many runs of it: never, unless asked (below).
 PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
@@ -31,8 +33,9 @@ class _PreparedCursor(psycopg.Cursor[Any]):
 
 def execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Run ``sql`` (``%s`` placeholders) prepared and bound on the server; return its rows."""
-    connection.ensure_connection()
-    driver = connection.connection
+    db = connections[DEFAULT_DB_ALIAS]  # one lookup: each use of the proxy costs another
+    db.ensure_connection()
+    driver = db.connection
     if driver.prepare_threshold is None:
         # Django switches preparing off (None) for poolers; its own client-side cursors never
         # prepare anyway, and no other statement reaches the threshold set here.
@@ -47,12 +50,19 @@ def execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     raw = cursors.get(sql)
     if raw is None or raw.closed:
         raw = cursors[sql] = _PreparedCursor(driver)
+    if not db.queries_logged and not db.execute_wrappers:
+        # What Django's cursor wrapper does around a query when nothing logs or wraps it (the
+        # common case in production), without building a wrapper per call.
+        db.validate_no_broken_transaction()
+        with db.wrap_database_errors:
+            raw.execute(sql, params)
+            return raw.fetchall()
     # (django-stubs type these as taking a wrapper; they take the driver's cursor.)
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
     cursor = wrap(raw)  # type: ignore[arg-type]
     cursor.execute(sql, params)
     rows: list[tuple[Any, ...]] = cursor.fetchall()
-    log: Any = connection.queries_log if connection.queries_logged else None
+    log: Any = db.queries_log if db.queries_logged else None
     if log and log[-1]["sql"] is None:
         # Django cannot show a prepared statement's text; log the statement itself.
         log[-1]["sql"] = sql

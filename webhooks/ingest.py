@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -709,8 +710,8 @@ def _delivery_values(
         "body": _text(context.raw_body),
         "body_size": context.body_size,
         "is_body_truncated": context.body_size > len(context.raw_body),
-        "provider_event_id": _text(context.provider_event_id.encode())[:255],
-        "event_type": _text(context.event_type.encode())[:255],
+        "provider_event_id": _clean(context.provider_event_id)[:255],
+        "event_type": _clean(context.event_type)[:255],
     }
 
 
@@ -729,7 +730,14 @@ def _redacted(headers: Mapping[str, str], endpoint: Endpoint | None) -> Iterator
     extra = str((endpoint.scheme_options or {}).get("header", "")).lower() if endpoint else ""
     for name, value in headers.items():
         secret = name in SECRET_HEADERS or (extra and name == extra)
-        yield _text(name.encode()), REDACTED if secret else _text(value.encode(errors="replace"))
+        yield _clean(name), REDACTED if secret else _clean(value)
+
+
+def _clean(text: str) -> str:
+    """``text`` fit for storage (as ``_text`` makes it); as is when plain ASCII, the usual case."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _text(text.encode(errors="replace"))
 
 
 def _text(data: bytes) -> str:
@@ -741,7 +749,9 @@ def _prefix(context: _Context) -> str:
     return _text(context.token[:TOKEN_PREFIX_LENGTH].encode(errors="replace"))
 
 
+@lru_cache(maxsize=4096)
 def _clean_ip(remote_ip: str | None) -> str | None:
+    # Cached: senders are few, and parsing an address costs more than the rest of the step.
     try:
         return str(ipaddress.ip_address(remote_ip)) if remote_ip else None
     except ValueError:

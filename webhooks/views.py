@@ -8,7 +8,12 @@ signature) and public (``public_view``): the endpoint token and the signature ar
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.http.request import HttpHeaders
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -24,14 +29,33 @@ def receive_hook(request: HttpRequest, token: str) -> HttpResponse:
     outcome = ingest.receive(
         token,
         request.read,
-        request.headers,
+        _headers(request.META),
         request.META.get("REMOTE_ADDR"),
         _content_length(request),
     )
-    response = JsonResponse(outcome.body, status=outcome.status)
+    response = HttpResponse(
+        json.dumps(outcome.body), content_type="application/json", status=outcome.status
+    )
     for name, value in outcome.headers.items():
         response[name] = value
     return response
+
+
+def _headers(meta: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers by lower-case name: what ``request.headers`` holds, built in one pass.
+
+    (``request.headers`` title-cases every name only for the pipeline to lower-case it again.)
+    """
+    headers = {}
+    for key, value in meta.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").lower()] = value
+        elif key in _UNPREFIXED:
+            headers[key.replace("_", "-").lower()] = value
+    return headers
+
+
+_UNPREFIXED = frozenset(HttpHeaders.UNPREFIXED_HEADERS)
 
 
 def _content_length(request: HttpRequest) -> int | None:

@@ -24,6 +24,10 @@ from typing import Any
 import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.http import HttpResponse
+from django.middleware.csp import ContentSecurityPolicyMiddleware
+from django.test import RequestFactory
+from django.utils.csp import CSP
 
 import config.wsgi
 from catalog.models import Event
@@ -140,6 +144,31 @@ def test_signed_hook_post_is_answered_on_the_lane_with_security_headers(workspac
     csp = answer.headers["Content-Security-Policy"]
     assert csp.startswith("default-src 'self'; ")
     assert "frame-ancestors 'none'" in csp
+
+
+def test_lane_policy_headers_are_djangos_and_follow_the_settings(workspace, settings):
+    # given a report-only policy besides the enforced one
+    settings.SECURE_CSP_REPORT_ONLY = {"default-src": [CSP.SELF], "report-uri": "/csp-report"}
+    app = HookLane(FakeDjango())
+    # when a delivery comes, then the policy changes and another comes
+    first, _ = signed_post(app, workspace)
+    expected_first = _djangos_policy_headers()
+    settings.SECURE_CSP = {"default-src": [CSP.NONE]}
+    second, _ = signed_post(app, workspace)
+    # then each answer has the headers Django's own middleware sets at that time
+    for header in (CSP.HEADER_ENFORCE, CSP.HEADER_REPORT_ONLY):
+        assert first.headers[header] == expected_first[header]
+    assert expected_first[CSP.HEADER_REPORT_ONLY] == "default-src 'self'; report-uri /csp-report"
+    assert second.headers[CSP.HEADER_ENFORCE] == "default-src 'none'"
+    assert second.headers[CSP.HEADER_ENFORCE] == _djangos_policy_headers()[CSP.HEADER_ENFORCE]
+
+
+def _djangos_policy_headers() -> dict[str, str]:
+    """The policy headers Django's CSP middleware puts on a plain answer under the settings now."""
+    middleware = ContentSecurityPolicyMiddleware(lambda request: HttpResponse())
+    response = middleware(RequestFactory().post("/"))
+    assert isinstance(response, HttpResponse)
+    return {header: response.headers[header] for header in response.headers if "Policy" in header}
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.http.request import HttpHeaders
 
 from catalog.models import Event, EventSource, EventStatus
 from tests.webhooks.conftest import as_json, make_endpoint, seconds_from_now, standard_headers
+from webhooks import views
 from webhooks.models import InboundDelivery
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +67,43 @@ def test_delivery_log_redacts_signature_and_credential_headers(endpoint, post):
     assert logged["cookie"] == "[redacted]"
     assert logged["x-trace"] == "t-1"
     assert secret not in json.dumps(logged)
+
+
+def test_delivery_log_keeps_headers_as_sent_with_nul_made_storable(endpoint, post):
+    # given header values as a WSGI server hands them over: latin-1 text, one with a NUL
+    hook, secret = endpoint
+    headers = {**standard_headers(BODY, secret), "X-Note": "café", "X-Odd": "a\x00b"}
+    # when
+    response = post(hook.token, BODY, headers)
+    # then
+    assert response.status_code == 202
+    logged = InboundDelivery.objects.get().headers
+    assert logged["x-note"] == "café"
+    assert logged["x-odd"] == "a\ufffdb"
+    assert logged["content-type"] == "application/json"
+
+
+def test_pipeline_headers_are_the_request_headers_by_lower_case_name():
+    # given an environ with prefixed and unprefixed headers and other keys
+    meta = {
+        "HTTP_WEBHOOK_ID": "msg_1",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.9",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "12",
+        "REMOTE_ADDR": "127.0.0.1",
+        "SERVER_NAME": "testserver",
+        "wsgi.url_scheme": "https",
+    }
+    # when
+    headers = views._headers(meta)
+    # then
+    assert headers == {name.lower(): value for name, value in HttpHeaders(meta).items()}
+    assert headers == {
+        "webhook-id": "msg_1",
+        "x-forwarded-for": "203.0.113.9",
+        "content-type": "application/json",
+        "content-length": "12",
+    }
 
 
 def test_duplicate_delivery_returns_200_and_same_event_id(endpoint, post):

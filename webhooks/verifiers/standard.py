@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
@@ -99,8 +100,12 @@ def _parse_signatures(value: str, family: str) -> list[bytes]:
     return signatures
 
 
+@lru_cache(maxsize=256)
 def _webhook(secret: str) -> Webhook:
-    """Return the package's signer for a ``whsec_<base64>`` secret; raise ValueError if unusable."""
+    """Return the package's signer for a ``whsec_<base64>`` secret; raise ValueError if unusable.
+
+    Cached (the secret decoded once, not per delivery); a signer only holds its key.
+    """
     try:
         return Webhook(secret)
     except (EmptyWebhookSecretError, RuntimeError) as exc:
