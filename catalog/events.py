@@ -271,9 +271,9 @@ class PublisherWaker:
 
     def poke(self) -> None:
         """Ask for a notification after now."""
-        if connection.vendor != "postgresql":
-            return
         if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+            if connection.vendor != "postgresql":
+                return
             with self._lock:
                 if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
                     self._stop.clear()

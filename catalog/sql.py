@@ -12,7 +12,7 @@ logged like any query; otherwise the wrapper's work is done inline, without the 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -90,14 +90,29 @@ def insert_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ..
 
 def insert_values(row: Mapping[str, Any], fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
     """Return the parameters of ``row`` (values by attribute name; absent ones default)."""
+    adapt_json = connection.ops.adapt_json_value
     values = []
-    for field in fields:
-        value = row[field.attname] if field.attname in row else field.get_default()
-        if isinstance(field, models.JSONField):
-            value = connection.ops.adapt_json_value(value, field.encoder)
+    for attname, is_json, encoder, default in _value_plan(tuple(fields)):
+        value = row[attname] if attname in row else default()
         # The driver takes the others as they are (str, int, bool, None, UUID, aware datetime).
-        values.append(value)
+        values.append(adapt_json(value, encoder) if is_json else value)
     return values
+
+
+@cache
+def _value_plan(
+    fields: tuple[models.Field[Any, Any], ...],
+) -> tuple[tuple[str, bool, Any, Callable[[], Any]], ...]:
+    """Per field, what ``insert_values`` needs: attribute name, JSON or not, encoder, default."""
+    return tuple(
+        (
+            field.attname,
+            isinstance(field, models.JSONField),
+            getattr(field, "encoder", None),
+            field.get_default,
+        )
+        for field in fields
+    )
 
 
 def column_list(fields: Sequence[models.Field[Any, Any]]) -> str:
