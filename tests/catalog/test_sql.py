@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from typing import Any
 
 import pytest
 from django.db import ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from psycopg import _queries as psycopg_queries
 
-from catalog.sql import execute_prepared
+from catalog.sql import execute_prepared, native_placeholders
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +39,38 @@ def test_a_failing_statement_raises_djangos_error(logged):
         execute_prepared("SELECT no_such_column FROM catalog_event", [])
     # then the connection still serves
     assert execute_prepared(STATEMENT, [0, "ok"]) == [(1, "ok")]
+
+
+def test_a_long_statement_is_not_rewritten_by_the_driver_on_each_run(monkeypatch):
+    # given a statement of more parameters than the driver keeps rewrites for (50)
+    statement = "SELECT " + ", ".join(["%s::integer"] * 60)
+    rewrites: list[bytes] = []
+    original = psycopg_queries._query2pg_nocache
+
+    def counted(query: bytes, encoding: str) -> Any:
+        rewrites.append(query)
+        return original(query, encoding)
+
+    monkeypatch.setattr(psycopg_queries, "_query2pg_nocache", counted)
+    # when it runs three times
+    results = [execute_prepared(statement, list(range(run, run + 60))) for run in range(3)]
+    # then
+    assert [row[0][:2] for row in results] == [(0, 1), (1, 2), (2, 3)]
+    assert rewrites == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "native"),
+    [
+        ("SELECT %s, %s::int", "SELECT $1, $2::int"),
+        ("SELECT 100%% WHERE a = %s", "SELECT 100% WHERE a = $1"),
+        ("SELECT 1", "SELECT 1"),
+    ],
+)
+def test_native_placeholders_number_the_parameters(sql, native):
+    assert native_placeholders(sql) == native
+
+
+def test_native_placeholders_refuse_named_ones():
+    with pytest.raises(ValueError, match="not %\\("):
+        native_placeholders("SELECT %(name)s")
