@@ -138,19 +138,27 @@ def insert_values(row: Mapping[str, Any], fields: Sequence[models.Field[Any, Any
     """Return the parameters of ``row`` (values by attribute name; absent ones default)."""
     adapt_json = connection.ops.adapt_json_value
     values = []
-    for attname, is_json, encoder, default in _value_plan(tuple(fields)):
+    for attname, is_json, encoder, default in _value_plan(fields):
         value = row[attname] if attname in row else default()
         # The driver takes the others as they are (str, int, bool, None, UUID, aware datetime).
         values.append(adapt_json(value, encoder) if is_json else value)
     return values
 
 
-@cache
-def _value_plan(
-    fields: tuple[models.Field[Any, Any], ...],
-) -> tuple[tuple[str, bool, Any, Callable[[], Any]], ...]:
-    """Per field, what ``insert_values`` needs: attribute name, JSON or not, encoder, default."""
-    return tuple(
+type _Plan = tuple[tuple[str, bool, Any, Callable[[], Any]], ...]
+_plans: dict[int, tuple[Sequence[models.Field[Any, Any]], _Plan]] = {}
+
+
+def _value_plan(fields: Sequence[models.Field[Any, Any]]) -> _Plan:
+    """Per field, what ``insert_values`` needs: attribute name, JSON or not, encoder, default.
+
+    Kept per column set, found by identity: callers pass ``insert_fields``'s cached tuples,
+    and hashing a tuple of fields would cost more than the plan saves.
+    """
+    known = _plans.get(id(fields))
+    if known is not None and known[0] is fields:
+        return known[1]
+    plan = tuple(
         (
             field.attname,
             isinstance(field, models.JSONField),
@@ -159,6 +167,8 @@ def _value_plan(
         )
         for field in fields
     )
+    _plans[id(fields)] = (fields, plan)
+    return plan
 
 
 def column_list(fields: Sequence[models.Field[Any, Any]]) -> str:
