@@ -462,10 +462,24 @@ def _parse_json(body: bytes) -> Any:
         raise _Reject(
             400, DeliveryError.MALFORMED_JSON, f"The body is not valid JSON: {detail}."
         ) from exc
-    problem = _storage_problem(document)
+    problem = None if _plainly_storable(body) else _storage_problem(document)
     if problem is not None:
         raise _Reject(400, DeliveryError.MALFORMED_JSON, problem)
     return document
+
+
+def _plainly_storable(body: bytes) -> bool:
+    r"""Whether the body's bytes alone show ``_storage_problem`` has nothing to find (most do).
+
+    JSON writes a NUL only as the escape ``\u0000`` (a raw one is invalid), and nesting deeper
+    than ``MAX_JSON_DEPTH`` takes more than that many ``{`` or ``[``. A body with a zero byte
+    (UTF-16 or UTF-32 JSON, which the parser accepts) is left to the full check.
+    """
+    return (
+        b"\x00" not in body
+        and b"\\u0000" not in body
+        and body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH
+    )
 
 
 def _storage_problem(document: Any) -> str | None:

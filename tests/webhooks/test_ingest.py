@@ -205,3 +205,36 @@ def test_invalid_remote_address_is_logged_as_unknown(workspace):
     # then
     assert outcome.status == 202
     assert InboundDelivery.objects.get().remote_ip is None
+
+
+@pytest.mark.parametrize(
+    ("_case", "body"),
+    [
+        ("UTF-16 NUL escape", '{"x": "a\\u0000b"}'.encode("utf-16")),
+        ("UTF-16 too deep", ('{"x": ' + "[" * 150 + "]" * 150 + "}").encode("utf-16")),
+        ("NUL escape", b'{"x": "a\\u0000b"}'),
+        ("too deep in arrays", b"[" * 102 + b"]" * 102),
+        ("too deep in objects", b'{"a": ' * 101 + b"1" + b"}" * 101),
+    ],
+)
+def test_json_postgresql_cannot_store_is_refused_400_in_any_encoding(workspace, _case, body):
+    # given a sender the signature scheme lets send any bytes
+    hook, secret = make_endpoint(workspace, preset="generic", scheme="bearer")
+    headers = {**JSON, "Authorization": f"Bearer {secret}"}
+    # when
+    outcome = ingest.receive(hook.token, body, headers, "127.0.0.1")
+    # then
+    assert outcome.status == 400
+    assert outcome.body["error"] == "malformed_json"
+    assert Event.objects.count() == 0
+
+
+def test_json_nested_to_the_limit_is_accepted(workspace):
+    # given a body exactly MAX_JSON_DEPTH deep
+    hook, secret = make_endpoint(workspace, preset="generic", scheme="bearer")
+    body = b'{"a": ' + b"[" * 99 + b"1" + b"]" * 99 + b"}"
+    headers = {**JSON, "Authorization": f"Bearer {secret}"}
+    # when
+    outcome = ingest.receive(hook.token, body, headers, "127.0.0.1")
+    # then
+    assert outcome.status == 202
