@@ -158,6 +158,8 @@ def _value_plan(fields: Sequence[models.Field[Any, Any]]) -> _Plan:
     known = _plans.get(id(fields))
     if known is not None and known[0] is fields:
         return known[1]
+    if len(_plans) >= 256:
+        _plans.clear()  # callers building a column set per call must not grow this for ever
     plan = tuple(
         (
             field.attname,

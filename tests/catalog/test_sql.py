@@ -10,7 +10,9 @@ from django.db import ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from psycopg import _queries as psycopg_queries
 
-from catalog.sql import execute_prepared, native_placeholders
+from catalog import sql
+from catalog.models import Event
+from catalog.sql import execute_prepared, insert_fields, insert_values, native_placeholders
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +76,14 @@ def test_native_placeholders_number_the_parameters(sql, native):
 def test_native_placeholders_refuse_named_ones():
     with pytest.raises(ValueError, match="not %\\("):
         native_placeholders("SELECT %(name)s")
+
+
+def test_column_sets_built_per_call_do_not_grow_the_plans_for_ever():
+    # given a caller that passes a new tuple of the same fields each time
+    fields = insert_fields(Event)
+    row = {"trigger_key": "customer_tagged"}
+    # when
+    values = [insert_values(row, tuple(fields)) for _ in range(600)]
+    # then
+    assert len(sql._plans) <= 256
+    assert values[-1][[field.attname for field in fields].index("trigger_key")] == "customer_tagged"
