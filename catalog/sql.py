@@ -32,20 +32,6 @@ class _PreparedCursor(psycopg.Cursor[Any]):
         return super().execute(query, params, **kwargs)
 
 
-class _RawPreparedCursor(psycopg.RawCursor[Any]):
-    """The same, for statements already in PostgreSQL's own ``$n`` placeholders.
-
-    The driver rewrites ``%s`` statements into ``$n`` ones on every call, and keeps the
-    rewrite only for statements of at most 50 parameters: the batched inserts (``%s`` per
-    value, several rows) would be parsed anew each time, for a quarter of a millisecond at
-    four rows. Given ``$n`` placeholders (``native_placeholders``) it has nothing to rewrite.
-    """
-
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        kwargs["prepare"] = True
-        return super().execute(query, params, **kwargs)
-
-
 def execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Run ``sql`` (``%s`` placeholders) prepared and bound on the server; return its rows."""
     db = connections[DEFAULT_DB_ALIAS]  # one lookup: each use of the proxy costs another
@@ -71,10 +57,13 @@ def execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         native = native_placeholders(sql)
         raw = cursors.get((native, True))
         if raw is None or raw.closed:
-            raw = cursors[native, True] = _RawPreparedCursor(driver)
+            # PostgreSQL's own $n placeholders: the driver keeps its rewrite of %s ones only
+            # for statements of at most 50 parameters, so the batched inserts (several rows of
+            # %s) would be parsed anew on every call; given $n it has nothing to rewrite.
+            raw = cursors[native, True] = psycopg.RawCursor(driver)
         db.validate_no_broken_transaction()
         with db.wrap_database_errors:
-            raw.execute(native, params)
+            raw.execute(native, params, prepare=True)
             return raw.fetchall()
     # Logged or wrapped: through Django's wrapper, with the statement as written, which is
     # what Django knows how to show with its values.
