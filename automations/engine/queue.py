@@ -58,11 +58,21 @@ def enqueue_runs(execution_ids: Sequence[int]) -> None:
 
 
 def _send_chunks(chunks: list[list[int]]) -> None:
-    # One producer (one broker connection from the pool) for every message of the dispatch.
+    # One producer (one broker connection from the pool) for every message of the dispatch,
+    # and one batch: on Redis the messages go in one pipelined round trip (kombu's
+    # ``Producer.batch``); a transport without batches publishes each at once, as before.
+    # The arguments are lists of ints, so their plain repr is what Celery's ``saferepr``
+    # would write in the message's ``argsrepr``, at a fraction of its cost.
     try:
-        with current_app.producer_or_acquire() as producer:
+        with current_app.producer_or_acquire() as producer, producer.batch():
             for chunk in chunks:
-                current_app.send_task(RUN_MANY_TASK, args=[chunk], producer=producer)
+                current_app.send_task(
+                    RUN_MANY_TASK,
+                    args=[chunk],
+                    producer=producer,
+                    argsrepr=repr([chunk]),
+                    kwargsrepr="{}",
+                )
     except Exception:
         logger.exception(
             "could not publish %d run batch(es); the sweeper will catch up", len(chunks)
