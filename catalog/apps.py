@@ -20,7 +20,13 @@ class CatalogConfig(AppConfig):
         Idempotent (the registry ignores the same declaration from the same module), while a
         key declared by two modules raises ImproperlyConfigured naming both.
         """
+        from django.db.backends.signals import connection_created
+
         from catalog.registry import registry
+        from catalog.sql import read_timestamps_in_c
+
+        # Timestamps parsed in C on every PostgreSQL connection (catalog.sql).
+        connection_created.connect(read_timestamps_in_c, dispatch_uid="typewire-timestamps")
 
         # Same mechanism as admin.py discovery; it also re-raises import errors of a module.
         autodiscover_modules("catalog_entries")

@@ -11,6 +11,7 @@ logged like any query; otherwise the wrapper's work is done inline, without the 
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -170,3 +171,46 @@ def column_list(fields: Sequence[models.Field[Any, Any]]) -> str:
 def cast_placeholders(fields: Sequence[models.Field[Any, Any]]) -> str:
     """One ``%s`` per field, each cast to its column's type (``cast_type``)."""
     return ", ".join(f"%s::{cast_type(field)}" for field in fields)
+
+
+# --- reading timestamps -------------------------------------------------------------------------
+
+
+@cache
+def timestamptz_loader(timezone: dt.tzinfo | None) -> type[Any]:
+    """Django's loader of ``timestamptz`` values for ``timezone``, parsing in C when it can.
+
+    Django registers a subclass of psycopg's pure-Python loader (so it can set the tzinfo),
+    which keeps the driver's C loader out of every query that reads a timestamp: about 4 µs
+    per value, a millisecond for the 100 rules of one dispatch. PostgreSQL writes
+    ``timestamptz`` in ISO format (the DateStyle Django's connections use), which
+    ``datetime.fromisoformat`` reads in C; anything it refuses (BC dates, ``infinity``, another
+    DateStyle, a value at the edge of the calendar) goes to Django's loader, which answers or
+    raises as it always did. Same values on the connections Django makes (their session time
+    zone is ``timezone``): the instant in ``timezone``, or the wall time when it is None.
+    """
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+
+    fromisoformat = dt.datetime.fromisoformat
+
+    class TimestamptzLoader(BaseTzLoader):  # type: ignore[misc]
+        def load(self, data: Any) -> dt.datetime:
+            try:
+                value = fromisoformat(bytes(data).decode())
+                return (
+                    value.replace(tzinfo=None) if timezone is None else value.astimezone(timezone)
+                )
+            except (ValueError, OverflowError):
+                return super().load(data)  # type: ignore[no-any-return]
+
+    TimestamptzLoader.timezone = timezone  # what Django's cursors compare theirs with
+    return TimestamptzLoader
+
+
+def read_timestamps_in_c(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created``: give a new PostgreSQL connection :func:`timestamptz_loader`."""
+    if connection.vendor != "postgresql":
+        return
+    connection.connection.adapters.register_loader(
+        "timestamptz", timestamptz_loader(connection.timezone)
+    )
