@@ -167,6 +167,27 @@ def dispatch_events(
     return results
 
 
+# What dispatch and the run of an execution it keeps read of a rule: its identity and version,
+# the name rules are ordered and reported by, pause, rate cap and breaker settings, the owner
+# an alert goes to. Left out: the definition (read apart, and only when not compiled yet), the
+# description and sentence, the reasons written with a pause or a disabling, updated_at.
+DISPATCH_RULE_FIELDS = (
+    "id",
+    "workspace_id",
+    "name",
+    "trigger_key",
+    "is_enabled",
+    "version",
+    "owner_id",
+    "rate_limit_per_minute",
+    "breaker_threshold",
+    "breaker_failure_ratio",
+    "paused_at",
+    "resumed_at",
+    "created_at",
+)
+
+
 class _RuleReader:
     """The enabled rules an event's trigger fires, read once per (workspace, trigger) and batch."""
 
@@ -176,13 +197,14 @@ class _RuleReader:
     def __call__(self, event: Event) -> list[Rule]:
         key = (event.workspace_id, event.trigger_key)
         if key not in self._read:
-            # One indexed query (rule_enabled_trigger_idx), never a scan of every rule; without
-            # the definitions, which only a rule not yet compiled in this process needs.
+            # One indexed query (rule_enabled_trigger_idx), never a scan of every rule; only
+            # the columns matching, admission and an inline run read (DISPATCH_RULE_FIELDS):
+            # the definitions only a rule not yet compiled in this process needs.
             candidates = (
                 Rule.objects.filter(
                     workspace_id=event.workspace_id, trigger_key=event.trigger_key, is_enabled=True
                 )
-                .defer("definition", "description")
+                .only(*DISPATCH_RULE_FIELDS)
                 .order_by()
             )
             self._read[key] = _with_definitions(list(candidates), event.workspace)
@@ -347,17 +369,25 @@ def _with_definitions(rules: list[Rule], workspace: Workspace) -> list[Rule]:
     """Give the rules their workspace, and their definitions where not compiled yet.
 
     The definitions missing from this process's compiled-rule cache come in one query, not
-    one per rule. Rules keep the model's order (name, id).
+    one per rule, each with its version: a rule saved between the two reads runs as saved,
+    its definition never compiled under another version's number; one deleted in between is
+    left out. Rules keep the model's order (name, id).
     """
     missing = [rule for rule in rules if not is_compiled(rule.pk, rule.version)]
     if missing:
-        definitions = dict(
-            Rule.objects.filter(pk__in=[rule.pk for rule in missing]).values_list(
-                "pk", "definition"
-            )
-        )
+        definitions = {
+            pk: (version, definition)
+            for pk, version, definition in Rule.objects.filter(
+                pk__in=[rule.pk for rule in missing]
+            ).values_list("pk", "version", "definition")
+        }
+        gone = set()
         for rule in missing:
-            rule.definition = definitions.get(rule.pk, rule.definition)
+            if rule.pk in definitions:
+                rule.version, rule.definition = definitions[rule.pk]
+            else:
+                gone.add(rule.pk)
+        rules = [rule for rule in rules if rule.pk not in gone]
     for rule in rules:
         rule.workspace = workspace
     rules.sort(key=lambda rule: (rule.name, rule.pk))

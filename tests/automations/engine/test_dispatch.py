@@ -143,6 +143,42 @@ def test_rules_are_read_with_one_query_and_conditions_compiled_once_per_version(
     assert compiled_rule(rules[0]) is not compiled[0]
 
 
+def test_rules_not_compiled_yet_cost_one_query_for_all_their_definitions(workspace):
+    # given five rules this process has not compiled
+    customer = CustomerFactory.create(workspace=workspace)
+    for i in range(5):
+        make_rule(workspace, f"New {i}", "customer_tagged", TAG_VIP)
+    # when their event is dispatched
+    with CaptureQueriesContext(connection) as queries:
+        result = dispatch_event(_tagged(workspace, customer).pk)
+    # then the rules are read once and their definitions once, not once per rule
+    assert len(result.execution_ids) == 5
+    rule_reads = [q for q in queries.captured_queries if 'FROM "automations_rule"' in q["sql"]]
+    assert len(rule_reads) == 2
+
+
+def test_a_rule_saved_or_deleted_between_the_two_reads_runs_as_saved_or_not_at_all(workspace):
+    # given two rules as dispatch read them, then one saved as version 2 and one deleted
+    kept = make_rule(workspace, "Kept", "customer_tagged", TAG_VIP)
+    dropped = make_rule(workspace, "Dropped", "customer_tagged", TAG_VIP)
+    read = list(
+        Rule.objects.filter(pk__in=[kept.pk, dropped.pk]).only(
+            *dispatch_module.DISPATCH_RULE_FIELDS
+        )
+    )
+    kept.version, kept.definition = 2, {**kept.definition, "conditions": []}
+    kept.definition["steps"] = [
+        step("tag_gold", "tag", customer_id={"ref": "customer_id"}, tag="gold")
+    ]
+    kept.save()
+    dropped.delete()
+    # when their definitions are read to compile them
+    rules = dispatch_module._with_definitions(read, workspace)
+    # then the saved rule comes with the definition of the version it now has
+    assert [(rule.pk, rule.version) for rule in rules] == [(kept.pk, 2)]
+    assert compiled_rule(rules[0]).draft.steps[0].id == "tag_gold"
+
+
 def test_rules_reading_the_same_customer_load_it_once_per_event(workspace):
     # given 20 rules whose conditions read the event's customer
     customer = CustomerFactory.create(workspace=workspace, first_name="Ann")
@@ -334,6 +370,10 @@ def test_an_inline_run_writes_its_execution_once_and_reads_no_workspace(workspac
     for table in ("automations_steprun", "automations_attempt", "automations_appliedeffect"):
         assert table in success
     assert not [s for s in sql if 'FROM "accounts_workspace"' in s.split(" WHERE ")[0]]
+    # and the rule is read twice, by dispatch: its run columns, then its definition to compile
+    # it (the run loads no column dispatch left out)
+    rule_reads = [s for s in sql if 'FROM "automations_rule"' in s]
+    assert len(rule_reads) == 2, rule_reads
     # and the tag costs no savepoint, and the customer is locked by the tag's insert: one
     # statement, none of the row read
     assert not [s for s in sql if s.startswith("SAVEPOINT")]
