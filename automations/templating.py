@@ -126,10 +126,12 @@ def is_valid_path(path: str) -> bool:
     return len(path) <= _MAX_PATH_LENGTH and _PATH_RE.fullmatch(path) is not None
 
 
+@lru_cache(maxsize=4096)
 def parse_path(path: str) -> tuple[str | int, ...]:
     """Split a path into names and list indexes: ``a.b[2].c`` → ``("a", "b", 2, "c")``.
 
-    Raises ValueError when the path is not well formed.
+    Raises ValueError when the path is not well formed. Cached: the same few paths of the
+    rules' conditions and bindings are resolved for every event they see.
     """
     if not is_valid_path(path):
         raise ValueError(f"{path!r} is not a field path")

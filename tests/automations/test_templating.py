@@ -250,3 +250,14 @@ def test_parse_path_rejects_malformed_paths(path):
     assert not is_valid_path(path)
     with pytest.raises(ValueError, match="is not a field path"):
         parse_path(path)
+
+
+def test_a_path_seen_before_is_not_parsed_again():
+    # given a path resolved once (as each event's conditions resolve the same few paths)
+    first = parse_path("order.line_items[0].sku")
+    # when it is resolved again, then the parse is the one already made
+    assert parse_path("order.line_items[0].sku") is first
+    # and a malformed path still raises every time
+    for _ in range(2):
+        with pytest.raises(ValueError, match="is not a field path"):
+            parse_path("order..sku")
