@@ -51,7 +51,11 @@ FREE_MAIL = r"@(gmail|yahoo|hotmail|outlook)\.com$"
 TIMEOUT_MS = 8000
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while the browser lived on to the end of the session, a database
+# connection opened by a test run after these (one that asks for the database through
+# ``request.getfixturevalue``, so pytest-django orders it last) was not the one Django closed
+# before dropping the test database, and the drop failed ("being accessed by other users").
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None:
