@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 DEMO_ENV := var/demo.env
+# The test suite runs in this many parallel lanes (pytest-xdist; conftest.py gives each its own
+# test database and Redis databases). TEST_LANES=0 runs it in one process.
+TEST_LANES ?= 3
 
 .PHONY: install run test lint browser wrk bench bench-quick
 
@@ -38,7 +41,7 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 test: install browser
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_LANES) --dist load --maxschedchunk 2
 
 # The benchmark suite (README "Performance"): the stack as real processes, wrk as the load.
 wrk:

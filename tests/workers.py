@@ -15,6 +15,13 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUES = "ingest,rules,outbound,periodic"
+# The pytest-xdist lane (gw0, gw1...) when the suite runs in parallel: process logs carry it.
+LANE = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def log_path(kind: str, name: str) -> Path:
+    """``var/<kind>-<name>[-<lane>].log``: where a process this lane starts writes its log."""
+    return ROOT / "var" / f"{kind}-{name}{'-' + LANE if LANE else ''}.log"
 
 
 def test_database_url() -> str:
@@ -41,7 +48,8 @@ def celery_worker(
     if broker_url:
         env["CELERY_BROKER_URL"] = broker_url
     env.update(extra_env or {})
-    log = open(ROOT / "var" / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed below
+    worker_log = log_path("worker", name)
+    log = open(worker_log, "wb")  # noqa: SIM115 - closed below
     cmd = [
         sys.executable,
         "-m",
@@ -66,10 +74,9 @@ def celery_worker(
     )
     try:
         # Wait until the worker has declared its queues: AMQP drops messages to unbound queues.
-        log_path = ROOT / "var" / f"worker-{name}.log"
-        wait_for(lambda: b" ready." in log_path.read_bytes() or proc.poll() is not None, 60)
+        wait_for(lambda: b" ready." in worker_log.read_bytes() or proc.poll() is not None, 60)
         if proc.poll() is not None:
-            raise RuntimeError(f"worker {name} exited: see {log_path}")
+            raise RuntimeError(f"worker {name} exited: see {worker_log}")
         yield proc
     finally:
         if proc.poll() is None:
@@ -88,23 +95,23 @@ def celery_beat(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``celery beat`` (the project's DatabaseScheduler) on the test database in the block.
 
-    Its log is ``var/beat-<name>.log``; the block starts once beat has loaded its schedule.
+    Its log is ``log_path("beat", name)``; the block starts once beat has loaded its schedule.
     """
     env = dict(os.environ)
     env["DATABASE_URL"] = test_database_url()
     env.update(extra_env or {})
-    log_path = ROOT / "var" / f"beat-{name}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    beat_log = log_path("beat", name)
+    log = open(beat_log, "wb")  # noqa: SIM115 - closed below
     cmd = [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "DEBUG"]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        wait_for(lambda: b"beat: Starting" in log_path.read_bytes() or proc.poll() is not None)
+        wait_for(lambda: b"beat: Starting" in beat_log.read_bytes() or proc.poll() is not None)
         # "Starting" comes before the schedule is read: wait for its first tick too.
-        wait_for(lambda: b"beat: Waking up" in log_path.read_bytes() or proc.poll() is not None, 60)
+        wait_for(lambda: b"beat: Waking up" in beat_log.read_bytes() or proc.poll() is not None, 60)
         if proc.poll() is not None:
-            raise RuntimeError(f"beat {name} exited: see {log_path}")
+            raise RuntimeError(f"beat {name} exited: see {beat_log}")
         yield proc
     finally:
         if proc.poll() is None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.workers import ROOT, test_database_url
+from tests.workers import ROOT, log_path, test_database_url
 
 
 def free_port() -> int:
@@ -33,8 +33,8 @@ def gunicorn(
     env = dict(os.environ)
     env["DATABASE_URL"] = test_database_url()
     env.update(env_overrides or {})
-    log_path = ROOT / "var" / f"gunicorn-{name}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    gunicorn_log = log_path("gunicorn", name)
+    log = open(gunicorn_log, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -58,13 +58,13 @@ def gunicorn(
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: see {log_path}")
+                raise RuntimeError(f"gunicorn exited: see {gunicorn_log}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not listen: see {log_path}") from None
+                    raise RuntimeError(f"gunicorn did not listen: see {gunicorn_log}") from None
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:

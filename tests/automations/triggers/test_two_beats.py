@@ -20,14 +20,14 @@ from automations.models import Execution, ExecutionStatus
 from automations.services import save_rule
 from automations.triggers.schedule import task_name, tick_dedupe_key
 from catalog.models import Event
-from tests.workers import QUEUES, ROOT, celery_beat, celery_worker, wait_for
+from tests.workers import QUEUES, celery_beat, celery_worker, log_path, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def _sends(beat: str, task: str) -> int:
     """How many times the beat logged sending ``task``."""
-    log = (ROOT / "var" / f"beat-{beat}.log").read_text(errors="replace")
+    log = log_path("beat", beat).read_text(errors="replace")
     return len(
         re.findall(rf"Sending due task {re.escape(task)} \(automations\.fire_schedule\)", log)
     )
