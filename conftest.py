@@ -1,11 +1,8 @@
 """Test-session guard and lanes.
 
 The guard stops the run at once, with one clear line, when PostgreSQL or the broker is down.
-Lanes: ``make test`` runs the suite in parallel (pytest-xdist, ``-n``). pytest-django gives each
-lane its own test database (``test_typewire_gw1``...); this file gives each its own Redis
-databases, so a lane's Celery workers never take another lane's tasks and rate-limit counters
-never meet: lane ``gwN`` (N > 0) uses Redis database ``2N`` as its broker and ``2N + 1`` for
-counters, on the host the URLs name. Lane ``gw0`` and a run without ``-n`` keep the URLs as given.
+Lanes: ``make test`` runs the suite in parallel (pytest-xdist, ``-n``); this file gives each lane
+its own Redis databases (``tests.lanes``) and sends the slow modules out first.
 """
 
 from __future__ import annotations
@@ -16,8 +13,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-# Lanes take Redis databases 2..13 (14 and 15 are the benchmark's).
-MAX_LANES = 7
 START_COMMANDS = {
     "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     "redis": (
@@ -79,42 +74,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: (rank[item.nodeid.split("::", 1)[0]], order[id(item)]))
 
 
-def _lane_url(url: str, database: int) -> str:
-    return urlsplit(url)._replace(path=f"/{database}").geturl()
-
-
 def _give_this_lane_its_own_redis() -> None:
-    """Point this xdist lane's broker and counters at Redis databases of its own.
+    """Point this xdist lane's broker and counters at Redis databases of its own (tests.lanes).
 
     Runs when this file is imported: after Django has read its settings (pytest-django sets it
     up first), before any test, any Celery connection or any worker process. The environment is
     changed too, for the worker and web processes the tests start.
     """
-    lane = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not lane.startswith("gw") or lane == "gw0":
-        return
-    number = int(lane.removeprefix("gw"))
-    if number >= MAX_LANES:
-        raise pytest.UsageError(f"at most {MAX_LANES} lanes (-n): each takes two Redis databases")
     from django.conf import settings
 
-    broker = os.environ["CELERY_BROKER_URL"]
-    if not broker.startswith(("redis://", "rediss://")):
-        raise pytest.UsageError(
-            f"parallel lanes (-n) need a Redis broker, one database per lane; CELERY_BROKER_URL is "
-            f"{urlsplit(broker).scheme}://...: run without -n"
+    from tests.lanes import LaneError, lane_urls
+
+    try:
+        urls = lane_urls(
+            os.environ.get("PYTEST_XDIST_WORKER", ""),
+            os.environ.get("CELERY_BROKER_URL", ""),
+            os.environ.get("TYPEWIRE_REDIS_URL", ""),
         )
+    except LaneError as error:
+        raise pytest.UsageError(str(error)) from None
+    if not urls:
+        return
     from config.celery import app
 
     # Celery sets ``configured`` once it has read its settings (celery-types does not declare it).
     if getattr(app, "configured", True):  # pragma: no cover - guards a future import-order change
         raise RuntimeError("the Celery app read its settings before the lane could set them")
-    urls = {
-        "CELERY_BROKER_URL": _lane_url(broker, 2 * number),
-        "TYPEWIRE_REDIS_URL": _lane_url(
-            os.environ.get("TYPEWIRE_REDIS_URL") or broker, 2 * number + 1
-        ),
-    }
     os.environ.update(urls)
     for name, url in urls.items():
         setattr(settings, name, url)
