@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 DEMO_ENV := var/demo.env
-# The test suite runs in this many parallel lanes (pytest-xdist; conftest.py gives each its own
-# test database and Redis databases). TEST_LANES=0 runs it in one process.
+# The test suite runs in this many parallel lanes (pytest-xdist; each has its own test database
+# and Redis databases: tests/lanes.py). TEST_LANES=0 runs it in one process.
 TEST_LANES ?= 3
 
 .PHONY: install run test lint browser wrk bench bench-quick
