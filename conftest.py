@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -62,16 +63,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """In lanes, put the modules of slow tests first (a module's tests keep their order)."""
     if not hasattr(config, "workerinput"):
         return
-    rank: dict[str, int] = {}
+    rank: dict[Path, int] = {}
     for item in items:
-        module = item.nodeid.split("::", 1)[0]
         mine = min(
             (i for i, m in enumerate(SLOW_FIRST) if item.get_closest_marker(m)),
             default=len(SLOW_FIRST),
         )
-        rank[module] = min(rank.get(module, mine), mine)
-    order = {id(item): n for n, item in enumerate(items)}
-    items.sort(key=lambda item: (rank[item.nodeid.split("::", 1)[0]], order[id(item)]))
+        rank[item.path] = min(rank.get(item.path, mine), mine)
+    items.sort(key=lambda item: rank[item.path])  # stable: the rest keeps its order
 
 
 def _give_this_lane_its_own_redis() -> None:
@@ -83,11 +82,11 @@ def _give_this_lane_its_own_redis() -> None:
     """
     from django.conf import settings
 
-    from tests.lanes import LaneError, lane_urls
+    from tests.lanes import LANE, LaneError, lane_urls
 
     try:
         urls = lane_urls(
-            os.environ.get("PYTEST_XDIST_WORKER", ""),
+            LANE,
             os.environ.get("CELERY_BROKER_URL", ""),
             os.environ.get("TYPEWIRE_REDIS_URL", ""),
         )

@@ -9,8 +9,11 @@ URLs name; lane ``gw0`` and a run without ``-n`` keep the URLs as given.
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
+# This process's lane (gw0, gw1...), empty outside a parallel run.
+LANE = os.environ.get("PYTEST_XDIST_WORKER", "")
 # Lanes take Redis databases 2..13 (14 and 15 are the benchmark's).
 MAX_LANES = 7
 

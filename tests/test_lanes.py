@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from config.celery import app
-from tests.lanes import MAX_LANES, LaneError, lane_urls
+from tests.lanes import LANE, MAX_LANES, LaneError, lane_urls
 
 BROKER = "redis://127.0.0.1:6379/0"
 COUNTERS = "redis://127.0.0.1:6379/1"
@@ -47,8 +47,7 @@ def test_too_many_lanes_and_a_broker_without_databases_are_refused_saying_why():
 
 
 def test_this_lane_uses_its_own_databases_in_settings_and_for_the_processes_it_starts():
-    lane = os.environ.get("PYTEST_XDIST_WORKER", "")
-    expected = lane_urls(lane, BROKER, COUNTERS)
+    expected = lane_urls(LANE, BROKER, COUNTERS)
     if not expected:
         pytest.skip("not running in a lane other than the first (make test runs three)")
     for name in ("CELERY_BROKER_URL", "TYPEWIRE_REDIS_URL"):

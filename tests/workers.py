@@ -13,10 +13,10 @@ from pathlib import Path
 
 from django.db import connection
 
+from tests.lanes import LANE
+
 ROOT = Path(__file__).resolve().parent.parent
 QUEUES = "ingest,rules,outbound,periodic"
-# The pytest-xdist lane (gw0, gw1...) when the suite runs in parallel: process logs carry it.
-LANE = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def log_path(kind: str, name: str) -> Path:
