@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import runpy
 import shutil
 import sys
 import time
@@ -42,6 +43,17 @@ from ops.stack import Stack
 SCENARIOS = ("ingest", "e2e", "burst", "fanout")
 QUICK = ("ingest", "e2e")
 LOG_DIR = ROOT / "var" / "bench"
+
+
+def web_setup(workers: int) -> str:
+    """Describe the web process as config/gunicorn.py sets it up (GUNICORN_CMD_ARGS aside)."""
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+    worker = str(config["worker_class"]).rsplit(".", 1)[-1]
+    pool = dict(item.split("=", 1) for item in config["raw_env"]).get("DB_POOL_SIZE", "0")
+    described = f"gunicorn {workers} workers ({worker}, database pool of {pool} each)"
+    if extra := os.environ.get("GUNICORN_CMD_ARGS"):
+        described += f", GUNICORN_CMD_ARGS={extra!r}"
+    return described
 
 
 def machine() -> dict[str, Any]:
@@ -77,7 +89,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument(
         "--e2e-workers", help="worker counts, comma-separated (default 1,2, quick 2)"
     )
@@ -311,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     with stack:
         stack.prepare_database(recreate=True)
         setup_django(stack)
-        base = stack.start_web(workers=args.web_workers, threads=args.web_threads)
+        base = stack.start_web(workers=args.web_workers)
         bench = Bench(stack=stack, base_url=base, quick=args.quick)
         bench.memory = MemorySampler(bench)
         try:
@@ -322,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     results["memory"] = memory
     setup = {
         "profile": "quick" if args.quick else "full",
-        "web": f"gunicorn {args.web_workers} workers x {args.web_threads} threads (gthread)",
+        "web": web_setup(args.web_workers),
         "connections": args.connections,
         "machine": host,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),

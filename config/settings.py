@@ -131,6 +131,18 @@ else:
         # A pooler must keep prepared statements (session pooling, or PgBouncer 1.21+).
         _db["OPTIONS"].setdefault("server_side_binding", True)
         _db["OPTIONS"].setdefault("prepare_threshold", env.int("DB_PREPARE_THRESHOLD", 5))
+    if pool_size := env.int("DB_POOL_SIZE", default=0):
+        # The web process (config/gunicorn.py sets this) serves each connection in a greenlet:
+        # its requests borrow a database connection from the process's pool, returned when the
+        # request ends. A request waits DB_POOL_TIMEOUT seconds at most for one, then fails
+        # (a hook answers 503 with Retry-After), also while the database refuses connections.
+        # Other processes keep one persistent connection each.
+        _db["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django allows one or the other)
+        _db["OPTIONS"]["pool"] = {
+            "min_size": min(2, pool_size),
+            "max_size": pool_size,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, sessions, security ---------------------------------------------------------------

@@ -7,7 +7,7 @@ exit. The benchmarks (``bench/``) and the tests that kill processes on purpose u
 
     with Stack(database_url=..., broker_url=..., log_dir=Path("var/stack")) as stack:
         stack.prepare_database()
-        base = stack.start_web(workers=2, threads=8)
+        base = stack.start_web(workers=2)
         worker = stack.start_worker(concurrency=1)
         ...
         stack.kill(worker)  # SIGKILL to the worker's whole process group
@@ -208,7 +208,7 @@ class Stack:
         """Return the log file of a process this stack started."""
         return self._record(proc).log_path
 
-    def start_web(self, *, workers: int = 2, threads: int = 8) -> str:
+    def start_web(self, *, workers: int = 2) -> str:
         """Start gunicorn on a free port, wait until ``/healthz`` answers; return the base URL."""
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -219,7 +219,6 @@ class Stack:
                 "--config", str(ROOT / "config" / "gunicorn.py"),
                 "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers),
-                "--threads", str(threads),
                 "--log-level", "warning",
             ],
         )  # fmt: skip

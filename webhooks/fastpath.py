@@ -242,10 +242,23 @@ def store_accepted(
     if connection.in_atomic_block or not settings.TYPEWIRE_WEBHOOK_GROUP_COMMIT:
         (result,) = write_accepted([item])
     else:
+        release_pooled_connection()
         result = GROUP.submit(item)
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+def release_pooled_connection() -> None:
+    """Give this request's connection back to the process's pool, if it holds one.
+
+    A delivery may wait in the group commit for another request's write. Were it to wait
+    holding a pooled connection (one it took to load its endpoint), enough such waiters would
+    empty the pool, and the write they wait for could not get a connection until the pool's
+    timeout. Outside a transaction only: nothing is lost by giving it back.
+    """
+    if connection.connection is not None and getattr(connection, "pool", None) is not None:
+        connection.close()
 
 
 def write_accepted(items: list[Accepted]) -> list[Stored | BaseException]:
@@ -286,11 +299,12 @@ def _execute(items: list[Accepted]) -> list[tuple[Any, ...]]:
         for item in items:
             params += [item.endpoint_id, item.fingerprint, item.now, *_row_values(item)]
         sql = _statement(len(items))
+    reused = connection.connection is not None
     try:
         rows = execute_prepared(sql, params)
     except (OperationalError, InterfaceError):
-        if connection.in_atomic_block:
-            raise
+        if connection.in_atomic_block or not reused:
+            raise  # a connection just made or taken from the pool (checked then): no retry
         # A persistent connection the database dropped (a restart, an idle timeout): this path
         # skips the per-request health check, so it reconnects here and sends the statement
         # once more. Safe to repeat: had the first one committed, this one finds the duplicates.

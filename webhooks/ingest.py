@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from psycopg_pool import PoolTimeout
 
 from catalog.domain.services import DomainError
 from catalog.events import DuplicateEventError, event_row, record_event
@@ -203,7 +204,10 @@ def receive(
             },
             headers={"Retry-After": retry_after},
         )
-        _log_rejected(context, outcome, DeliveryError.UNAVAILABLE, str(exc)[:500])
+        if not isinstance(exc.__cause__, PoolTimeout):
+            # (No connection to be had within DB_POOL_TIMEOUT: the log's row would wait as
+            # long again for one. The warning above is its record.)
+            _log_rejected(context, outcome, DeliveryError.UNAVAILABLE, str(exc)[:500])
         return outcome
 
 

@@ -47,7 +47,7 @@ def test_stack_serves_healthz_runs_a_worker_and_kills_them(tmp_path):
     assert env["TYPEWIRE_STACK_TEST"] == "1"
     with stack:
         # when the web process starts
-        base = stack.start_web(workers=1, threads=2)
+        base = stack.start_web(workers=1)
         # then it answers /healthz, from a worker process whose peak memory is readable
         assert _get(f"{base}/healthz") == (200, b'{"status": "ok"}')
         web_workers = stack.web_worker_pids()

@@ -672,7 +672,7 @@ def run(
         if seeded.returncode:
             raise RuntimeError(f"seeding failed: {seeded.stderr[-2000:]}")
         seed = json.loads(seeded.stdout.strip().splitlines()[-1])
-        base_url = stack.start_web(workers=2, threads=8)
+        base_url = stack.start_web(workers=2)
         supervisor = Supervisor(stack, run_id)
         cleanup.callback(supervisor.stop)
         supervisor.start()

@@ -23,11 +23,17 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(
-    env_overrides: dict[str, str] | None = None, *, workers: int = 1, name: str = "hooks"
+    env_overrides: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    name: str = "hooks",
+    production: bool = False,
 ) -> Iterator[str]:
     """Serve config.wsgi on a free port until the block ends; yield its base URL.
 
-    The app uses this test session's database unless ``env_overrides`` names another.
+    The app uses this test session's database unless ``env_overrides`` names another. With
+    ``production``, gunicorn runs with ``config/gunicorn.py`` (gevent workers, a database pool
+    per process), as the Procfile runs it; else with gunicorn's defaults.
     """
     port = free_port()
     env = dict(os.environ)
@@ -47,6 +53,7 @@ def gunicorn(
             str(workers),
             "--log-level",
             "warning",
+            *(["--config", str(ROOT / "config" / "gunicorn.py")] if production else []),
         ],
         cwd=ROOT,
         env=env,
