@@ -15,10 +15,10 @@ cheap without trusting anything stale:
   duplicate (the insert met the dedupe key) apart. Then it wakes the event publisher
   (``notify_publisher``: from a thread, folded with other deliveries' wake-ups).
 - ``GroupCommit`` (``TYPEWIRE_WEBHOOK_GROUP_COMMIT``, on by default): the deliveries a web
-  process's threads accept at the same time share that statement. PostgreSQL then parses,
-  checks and commits once for several; each request still answers only once the statement
-  holding its rows has committed, and each gets its own answer (stored, duplicate, endpoint
-  changed, or its error).
+  process's requests have in flight at once (greenlets of a gevent worker, or threads) share
+  that statement. PostgreSQL then parses, checks and commits once for several; each request
+  still answers only once the statement holding its rows has committed, and each gets its own
+  answer (stored, duplicate, endpoint changed, or its error).
 
 So an accepted delivery costs at most one round trip to PostgreSQL, and a change to an endpoint
 takes effect at the next delivery in every process, cache or not.
@@ -72,7 +72,7 @@ class KnownEndpoint:
 class EndpointCache:
     """A small per-process map of endpoint token to ``KnownEndpoint``, entries expiring.
 
-    Thread-safe (gunicorn threads share it). Only endpoints with a fingerprint are kept: the
+    Thread-safe (a process's requests share it). Only endpoints with a fingerprint are kept: the
     fingerprint is what makes a stale entry harmless. ``seconds`` 0 keeps nothing.
     """
 
@@ -156,7 +156,7 @@ class _Slot[T, R]:
 
 
 class GroupCommit[T, R]:
-    """Fold the writes that threads of one process ask for at the same time into one.
+    """Fold the writes that threads (or greenlets) of one process ask for at once into one.
 
     ``submit`` writes its item at once when no write is under way. Otherwise the item queues
     and its thread sleeps; when the write under way ends, the first queued thread is woken to
