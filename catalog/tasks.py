@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.events import publish
@@ -22,13 +23,20 @@ def sweep_pending(*, older_than: timedelta, batch_size: int) -> int:
     the dispatcher settles an event with a conditional update, so a second message for the
     same event does nothing.
     """
-    cutoff = timezone.now() - older_than
-    # Served by the partial index event_pending_idx (status = pending, by recorded_at).
+    now = timezone.now()
+    cutoff = now - older_than
+    # Served by the partial index event_pending_idx (status = pending, by recorded_at). An event
+    # published (or swept) less than ``older_than`` ago is left alone: it is most likely in the
+    # broker's queue still, behind a backlog, and sending it once per sweep would add a message
+    # per sweep to that backlog for every event in it.
     ids = list(
         Event.objects.filter(status=EventStatus.PENDING, recorded_at__lt=cutoff)
+        .filter(Q(published_at__isnull=True) | Q(published_at__lt=cutoff))
         .order_by("recorded_at")
         .values_list("pk", flat=True)[:batch_size]
     )
+    if ids:
+        Event.objects.filter(pk__in=ids).update(published_at=now)
     for event_id in ids:
         publish(event_id)
     if ids:

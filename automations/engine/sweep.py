@@ -45,6 +45,7 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> S
     - waiting with ``resume_at`` passed (a wait step's end, a retry's next attempt);
     - running with ``lease_until`` passed (its worker died mid-step);
     - pending for longer than ``TYPEWIRE_SWEEP_AFTER_SECONDS`` (the publish was lost);
+    - each sent at most once per ``TYPEWIRE_SWEEP_AFTER_SECONDS`` (``_mark_sent``);
     - held, of a rule that is not paused, as far as its rate cap lets this minute (these are
       released to pending first, oldest first per rule, and enqueued once released).
 
@@ -67,6 +68,8 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> S
     counts = []
     for queryset, order in ((due, "resume_at"), (expired, "lease_until"), (stale, "created_at")):
         ids = list(queryset.order_by(order).values_list("pk", flat=True)[:limit])
+        if queryset is not expired:
+            _mark_sent(ids, moment, after)
         for execution_id in ids:
             send_now(RUN_TASK, execution_id)
         counts.append(len(ids))
@@ -74,3 +77,20 @@ def sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) -> S
     if result.total:
         logger.info("execution sweeper enqueued %s", result)
     return result
+
+
+def _mark_sent(ids: list[int], moment: dt.datetime, after: dt.timedelta) -> None:
+    """Note that ``ids`` were sent, so that the next sweeps leave them alone for ``after``.
+
+    A due wait becomes pending (queued; the claim takes a pending execution at once), and a
+    pending one is not sent again before ``resume_at``, which the claim clears. Without this,
+    an execution that waits in the broker's queue behind a backlog would get one more message
+    per sweep: the backlog would feed itself.
+    """
+    if not ids:
+        return
+    again = moment + after
+    Execution.objects.filter(
+        pk__in=ids, status=ExecutionStatus.WAITING, resume_at__lte=moment
+    ).update(status=ExecutionStatus.PENDING, resume_at=again)
+    Execution.objects.filter(pk__in=ids, status=ExecutionStatus.PENDING).update(resume_at=again)
