@@ -11,7 +11,7 @@ from django.db import connection
 
 from tests import workers
 from tests.webhooks.conftest import as_json, make_endpoint, standard_headers
-from tests.webhooks.servers import gunicorn
+from tests.webhooks.servers import free_port, gunicorn
 
 APP_NAME = "typewire-web-under-test"
 
@@ -73,3 +73,26 @@ def test_a_burst_on_cold_and_cached_endpoints_is_stored_within_a_pool_of_two(wor
     assert sorted(answers) == [202] * 61
     assert took < 3
     assert 1 <= peak <= 2
+
+
+def test_database_down_answers_503_after_one_wait_for_a_pooled_connection():
+    # given the web process pointed at a database that does not answer, waiting 2 s for one
+    dead_db = f"postgres://root@127.0.0.1:{free_port()}/nowhere"
+    env = {"DATABASE_URL": dead_db, "DB_POOL_SIZE": "2", "DB_POOL_TIMEOUT": "2"}
+    body = as_json({"type": "user.created"})
+    # when a delivery arrives
+    with gunicorn(env, name="pool-db-down", production=True) as base:
+        assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200  # worker booted
+        began = time.monotonic()
+        response = httpx.post(
+            f"{base}/hooks/some-endpoint-token",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        took = time.monotonic() - began
+    # then it is told to retry after one wait, not after a second one to log the answer
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert response.json()["error"] == "unavailable"
+    assert 2 <= took < 3.5
