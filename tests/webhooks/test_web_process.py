@@ -61,24 +61,21 @@ def test_a_burst_on_cold_and_cached_endpoints_is_stored_within_a_pool_of_two(wor
             for n, (hook, secret) in enumerate(cold)
         ]
         # when all 60 arrive at once
-        began = time.monotonic()
         for thread in threads:
             thread.start()
         while any(thread.is_alive() for thread in threads):
             peak = max(peak, _web_connections())
             time.sleep(0.02)
-        took = time.monotonic() - began
-    # then every one is stored, none waited out the pool's timeout, and the process never
-    # held more than its pool's connections
+    # then every one is stored (one that waited out the pool's timeout would be a 503), and
+    # the process never held more than its pool's connections
     assert sorted(answers) == [202] * 61
-    assert took < 3
     assert 1 <= peak <= 2
 
 
 def test_database_down_answers_503_after_one_wait_for_a_pooled_connection():
-    # given the web process pointed at a database that does not answer, waiting 2 s for one
+    # given the web process pointed at a database that does not answer, waiting 3 s for one
     dead_db = f"postgres://root@127.0.0.1:{free_port()}/nowhere"
-    env = {"DATABASE_URL": dead_db, "DB_POOL_SIZE": "2", "DB_POOL_TIMEOUT": "2"}
+    env = {"DATABASE_URL": dead_db, "DB_POOL_SIZE": "2", "DB_POOL_TIMEOUT": "3"}
     body = as_json({"type": "user.created"})
     # when a delivery arrives
     with gunicorn(env, name="pool-db-down", production=True) as base:
@@ -95,4 +92,4 @@ def test_database_down_answers_503_after_one_wait_for_a_pooled_connection():
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
     assert response.json()["error"] == "unavailable"
-    assert 2 <= took < 3.5
+    assert 3 <= took < 5.5
